@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create ./.venv and install dpsrgan (editable, with the dev extra) into it.
+# The CPU build of torch is installed first so that pip never resolves a multi-GB CUDA build;
+# GPU users override it, e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -c "import torch" 2>/dev/null || python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
+python -m pip install -q -e ".[dev]"
