@@ -1,0 +1,167 @@
+"""MLflow model registry: register the GAN generator as a new version with lineage, and the
+small client helpers that promotion and loading share.
+
+Registration logs, on one run of the tracking experiment, everything needed to judge and trace
+the version later: the evaluation metrics (the promotion gate reads them from this run), the
+params, and lineage tags (git commit, the data/model hashes DVC recorded in ``dvc.lock``). The
+model itself is the pyfunc of :mod:`dpsrgan.serving`. A new version gets the ``challenger``
+alias; only ``dpsrgan promote`` (:mod:`dpsrgan.promotion`) moves ``champion``.
+
+Works against any tracking URI (``MLFLOW_TRACKING_URI``: a server, or MLflow 3's default local
+sqlite file). An unreachable server is a one-line :class:`DpsrganError`, found by a short
+``/health`` probe before MLflow's own retry loop would spend a minute on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+import yaml
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from dpsrgan.errors import DpsrganError
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HEALTH_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
+
+
+def check_reachable(tracking_uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    """Fail fast with one line when an HTTP tracking server does not answer ``/health``.
+
+    Non-HTTP URIs (sqlite, file stores, databricks) are left to MLflow.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        response = requests.get(url, timeout=timeout)
+    except requests.RequestException as error:
+        kind = type(error).__name__
+        raise DpsrganError(
+            f"MLflow tracking server {tracking_uri} is unreachable ({kind}); start it or set "
+            "MLFLOW_TRACKING_URI / --tracking-uri to a running server"
+        ) from None
+    if response.status_code != 200:
+        raise DpsrganError(
+            f"MLflow tracking server {tracking_uri} answered /health with HTTP {response.status_code}; "
+            "check the server's logs"
+        )
+
+
+def connect(tracking_uri: str | None = None) -> MlflowClient:
+    """An :class:`MlflowClient` for ``tracking_uri`` (default: MLflow's resolution, env first)."""
+    import mlflow
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    check_reachable(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def registry_call(call: Callable[[], T], what: str) -> T:
+    """Run one registry call; turn "not found" and transport failures into one-line errors."""
+    try:
+        return call()
+    except MlflowException as error:
+        code = getattr(error, "error_code", "")
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            raise DpsrganError(f"{what}: not found in the registry ({first_line})") from None
+        if "API request to" in first_line:
+            raise DpsrganError(
+                f"{what}: tracking server request failed ({first_line[:200]}); is the server up?"
+            ) from None
+        raise DpsrganError(f"{what}: {first_line}") from None
+
+
+def alias_version(client: MlflowClient, name: str, alias: str, *, required: bool) -> ModelVersion | None:
+    """The version ``alias`` points at, or None (``required=False``) when the alias is unset."""
+    model = registry_call(lambda: client.get_registered_model(name), f"registered model {name!r}")
+    version = model.aliases.get(alias)
+    if version is None:
+        if required:
+            hint = "run the register stage (dvc repro register)" if alias == CHALLENGER else "promote a version first"
+            raise DpsrganError(f"registered model {name!r} has no {alias!r} alias; {hint}")
+        return None
+    return registry_call(lambda: client.get_model_version(name, str(version)), f"{name}@{alias}")
+
+
+def git_commit(repo: Path | str = ".") -> str:
+    """HEAD's commit hash with ``-dirty`` when the work tree has changes; ``unknown`` outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo, capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}-dirty" if dirty else head
+
+
+def dvc_lock_hashes(lock_path: Path | str = "dvc.lock") -> dict[str, str]:
+    """``<stage>:<out path>`` → content hash for every output DVC recorded (empty if no lock).
+
+    These pin exactly which data shards and checkpoints a registered model came from: with the
+    git commit, ``dvc checkout`` at that commit restores them.
+    """
+    path = Path(lock_path)
+    if not path.is_file():
+        return {}
+    lock = yaml.safe_load(path.read_text()) or {}
+    hashes = {}
+    for stage, body in (lock.get("stages") or {}).items():
+        for out in body.get("outs") or []:
+            digest = out.get("md5") or out.get("etag") or out.get("checksum")
+            if digest:
+                hashes[f"{stage}:{out['path']}"] = str(digest)
+    return hashes
+
+
+def lineage_tags(repo: Path | str = ".", lock_path: Path | str | None = None) -> dict[str, str]:
+    """Tags that tie a model version to code and data: git commit + every dvc.lock output hash."""
+    repo = Path(repo)
+    tags = {"lineage.git_commit": git_commit(repo)}
+    for key, digest in dvc_lock_hashes(lock_path or repo / "dvc.lock").items():
+        tags[f"lineage.dvc.{key.replace(':', '.')}"] = digest
+    return tags
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested params → ``section.key`` strings, the shape MLflow params and tags take."""
+    flat: dict[str, str] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """What the register stage reports: where the model is and which version it became."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+
+    @property
+    def challenger_uri(self) -> str:
+        return f"models:/{self.name}@{CHALLENGER}"
