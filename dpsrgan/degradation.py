@@ -2,12 +2,15 @@
 
 The SR literature (SRCNN onwards, SRGAN, DPSRGAN) makes its LR images with MATLAB's
 ``imresize(hr, 1/scale, 'bicubic')``: a Keys cubic kernel (a = -0.5) that is *stretched* by the
-scale factor when downscaling (antialiasing), with symmetric padding at the borders. PIL and
-OpenCV resample differently (OpenCV has no antialiasing; PIL's filter support differs), and a
-model trained on one kernel loses dB when tested on another, so we re-implement MATLAB's
-``imresize`` exactly (after its ``contributions`` function) as two dense weight matrices, one per
-axis: ``out = W_h @ image @ W_w.T``. The matrices are cached per (length, size), which makes
-CelebA-scale degradation a couple of small matrix products per image.
+scale factor when downscaling (antialiasing), with symmetric padding at the borders. OpenCV has
+no antialiasing and a = -0.75; Pillow uses MATLAB's kernel but renormalises it at the borders
+instead of mirroring and computes in 8-bit fixed point. A model trained on one kernel loses dB
+when tested on another, so we re-implement MATLAB's ``imresize`` (after its ``contributions``
+function) as one dense weight matrix per axis, ``out = W_h @ image @ W_w.T``, cached per
+(length, size): CelebA-scale degradation is two small matrix products per image. For uint8
+images MATLAB rounds to uint8 after each axis; :func:`bicubic_downscale` does the same and so
+reproduces MATLAB's uint8 output bit for bit (tests/test_degradation.py checks MATLAB's
+published numbers).
 
 The optional real-world branch (``DegradationConfig.real_world``; the paper's named future work)
 blurs HR with a random Gaussian, downscales, adds Gaussian noise and JPEG-compresses, each
@@ -71,57 +74,80 @@ def _weight_matrix(in_length: int, out_length: int, scale: float) -> np.ndarray:
     return matrix
 
 
-def imresize(
-    image: np.ndarray,
-    scale: float | None = None,
-    output_shape: tuple[int, int] | None = None,
-) -> np.ndarray:
-    """MATLAB ``imresize(image, scale, 'bicubic')`` (antialiased when shrinking), in float64.
-
-    ``image`` is HW or HWC, uint8 or float, in whatever value range (the operation is linear).
-    Give ``scale`` (output size = ``ceil(scale * size)``, as MATLAB) or ``output_shape``
-    ``(height, width)`` (per-axis scales = output / input, as MATLAB). Returns float64, neither
-    rounded nor clipped: bicubic overshoots near edges and callers decide (see
-    :func:`bicubic_downscale` for the uint8 round-and-clip convention).
-    """
-    if image.ndim not in (2, 3):
-        raise ValueError(f"imresize expects an HW or HWC array, got shape {image.shape}")
-    height, width = image.shape[:2]
+def _output_plan(
+    shape: tuple[int, ...], scale: float | None, output_shape: tuple[int, int] | None
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """MATLAB's size rules: ``ceil(scale * size)`` from a scale, ``output / input`` from a size."""
+    height, width = shape[:2]
     if (scale is None) == (output_shape is None):
         raise ValueError("imresize needs exactly one of scale or output_shape")
     if scale is not None:
         if scale <= 0:
             raise ValueError(f"imresize scale must be > 0, got {scale}")
-        scales = (float(scale), float(scale))
-        out_h, out_w = math.ceil(scale * height), math.ceil(scale * width)
-    else:
-        out_h, out_w = (int(n) for n in output_shape)  # type: ignore[union-attr]
-        if out_h <= 0 or out_w <= 0:
-            raise ValueError(f"imresize output_shape must be positive, got {output_shape}")
-        scales = (out_h / height, out_w / width)
-    data = np.asarray(image, dtype=np.float64)
-    rows = _weight_matrix(height, out_h, scales[0])
-    cols = _weight_matrix(width, out_w, scales[1])
-    # Rows first, then columns: both are linear, so the order only matters to float rounding.
-    flat = data.reshape(height, -1)
-    data = (rows @ flat).reshape((out_h,) + data.shape[1:])
-    data = np.tensordot(cols, data, axes=([1], [1]))  # (out_w, out_h[, C])
-    return np.ascontiguousarray(np.swapaxes(data, 0, 1))
+        return (math.ceil(scale * height), math.ceil(scale * width)), (float(scale), float(scale))
+    out_h, out_w = (int(n) for n in output_shape)  # type: ignore[union-attr]
+    if out_h <= 0 or out_w <= 0:
+        raise ValueError(f"imresize output_shape must be positive, got {output_shape}")
+    return (out_h, out_w), (out_h / height, out_w / width)
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """Round half away from zero is MATLAB's; values are >= 0 after the clip, so floor(x+0.5)."""
-    return np.floor(np.clip(image, 0, 255) + 0.5).astype(np.uint8)
+def _round_clip(data: np.ndarray) -> np.ndarray:
+    """Clip to 0–255 and round half up (MATLAB rounds half away from zero; all values are >= 0)."""
+    return np.floor(np.clip(data, 0, 255) + 0.5)
+
+
+def _resize(
+    image: np.ndarray, size: tuple[int, int], scales: tuple[float, float], quantise: bool
+) -> np.ndarray:
+    """Resize an HW/HWC array one axis at a time, in MATLAB's order (smaller scale first).
+
+    With ``quantise`` every pass ends in round-and-clip to uint8, as MATLAB does for uint8 input;
+    that intermediate rounding is what makes our uint8 output bit-identical to MATLAB's.
+    """
+    data = image.astype(np.float64)[..., None] if image.ndim == 2 else image.astype(np.float64)
+    rows = _weight_matrix(image.shape[0], size[0], scales[0])
+    cols = _weight_matrix(image.shape[1], size[1], scales[1])
+    passes = [
+        lambda d: np.tensordot(rows, d, axes=(1, 0)),  # (H, W, C) -> (h, W, C)
+        lambda d: np.matmul(cols, d),  # (H, W, C) -> (H, w, C): cols broadcast over rows
+    ]
+    for apply in passes if scales[0] <= scales[1] else passes[::-1]:
+        data = apply(data)
+        if quantise:
+            data = _round_clip(data)
+    return data[..., 0] if image.ndim == 2 else data
+
+
+def imresize(
+    image: np.ndarray,
+    scale: float | None = None,
+    output_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """MATLAB ``imresize(double(image), scale, 'bicubic')`` (antialiased when shrinking).
+
+    ``image`` is HW or HWC, uint8 or float, in whatever value range (the operation is linear).
+    Give ``scale`` (output size = ``ceil(scale * size)``, as MATLAB) or ``output_shape``
+    ``(height, width)`` (per-axis scales = output / input, as MATLAB). Returns float64, neither
+    rounded nor clipped: bicubic overshoots near edges and callers decide. For uint8 → uint8
+    exactly as MATLAB does it on uint8 images, use :func:`bicubic_downscale`.
+    """
+    if image.ndim not in (2, 3):
+        raise ValueError(f"imresize expects an HW or HWC array, got shape {image.shape}")
+    size, scales = _output_plan(image.shape, scale, output_shape)
+    return _resize(image, size, scales, quantise=False)
 
 
 def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
-    """uint8 HR (HWC or HW) → uint8 LR of exactly ``size / scale``: MATLAB bicubic, rounded.
+    """uint8 HR (HWC or HW) → uint8 LR of exactly ``size / scale``: MATLAB's uint8 ``imresize``.
 
-    H and W must be divisible by ``scale`` so that SR output and HR line up pixel for pixel.
+    Bit-identical to MATLAB ``imresize(hr, 1/scale, 'bicubic')`` on a uint8 image, which rounds
+    to uint8 after each axis (rows first); this differs from rounding :func:`imresize`'s float
+    result once, by at most 1 on a few pixels. H and W must be divisible by ``scale`` so that SR
+    output and HR line up pixel for pixel.
     """
     _check_hr(hr, scale)
-    height, width = hr.shape[:2]
-    return _to_uint8(imresize(hr, output_shape=(height // scale, width // scale)))
+    size = (hr.shape[0] // scale, hr.shape[1] // scale)
+    return _resize(hr, size, (1 / scale, 1 / scale), quantise=True).astype(np.uint8)
 
 
 def _check_hr(hr: np.ndarray, scale: int) -> None:
@@ -224,4 +250,4 @@ def degrade(hr: np.ndarray, config: DegradationConfig, seed: int) -> np.ndarray:
     blurred = _gaussian_blur(hr.astype(np.float64), blur)
     lr = imresize(blurred, output_shape=(height // config.scale, width // config.scale))
     lr = lr + rng.normal(0.0, noise, size=lr.shape) if noise > 0 else lr
-    return _jpeg(_to_uint8(lr), quality)
+    return _jpeg(_round_clip(lr).astype(np.uint8), quality)
