@@ -1,0 +1,348 @@
+"""Test-split evaluation: bicubic vs the pretrained generator (our SRResNet) vs the GAN generator.
+
+One per-batch function, :class:`BatchEvaluator`, does all the work: it holds the two generators,
+decodes a batch of test rows (the degrade stage's Parquet schema: ``id``, ``hr``/``lr`` PNG
+bytes), super-resolves each LR image three ways and measures every result against its HR image
+(PSNR/SSIM on Y and RGB with the SR literature's border crop, LPIPS when available) and the time
+each method took. :func:`evaluate_split` runs it through Ray Data's ``map_batches`` (a pool of
+actors, each loading the models once, so the work spreads over whatever cluster Ray is attached
+to), or in-process for tiny runs; both paths call the same object.
+
+Conventions: metrics are computed in fp32 whatever the CPU could do in bf16, since a benchmark
+number must not depend on the machine; timings are wall-clock per image of the forward pass on
+the evaluating actor (no decode, no metric), a rough guide rather than a benchmark — on a busy
+box concurrent actors share cores.
+
+LPIPS needs the ``lpips`` package, torchvision, and torchvision's AlexNet ImageNet weights in the
+torch hub cache; none of them is a dependency of this project and the weights cannot be
+downloaded offline, so :func:`lpips_status` detects them and the metrics carry a note instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageDraw
+
+from dpsrgan.checkpoint import load_generator
+from dpsrgan.degradation import imresize
+from dpsrgan.errors import DpsrganError
+from dpsrgan.inference import Upscaler
+from dpsrgan.metrics import METRIC_NAMES, image_metrics
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("bicubic", "pretrained", "gan")
+"""Row order everywhere: the baseline, the MSE-pretrained generator, the GAN generator."""
+LABELS = {"bicubic": "Bicubic", "pretrained": "SRResNet (pretrained G)", "gan": "DPSRGAN"}
+LPIPS_WEIGHTS = "alexnet-owt-7be5be79.pth"
+"""torchvision's AlexNet ImageNet file, the backbone of LPIPS v0.1 (net='alex')."""
+
+PAPER_CELEBA = {
+    "DPSRGAN": {"psnr": 32.24, "ssim": 0.86, "mos": 3.91},
+    "SRGAN": {"psnr": 30.98, "ssim": 0.82, "mos": 3.62},
+    "SRResNet": {"psnr": 32.37, "ssim": 0.88, "mos": 3.02},
+}
+"""The paper's CelebA ×4 table (PSNR dB / SSIM / MOS)."""
+
+
+def lpips_status() -> tuple[bool, str]:
+    """Whether LPIPS can run here without a download, and why not when it cannot."""
+    if importlib.util.find_spec("lpips") is None or importlib.util.find_spec("torchvision") is None:
+        return False, "skipped: the lpips and torchvision packages are not installed (pip install lpips torchvision)"
+    weights = Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_WEIGHTS
+    if not weights.is_file():
+        return False, f"skipped: LPIPS backbone weights not found at {weights} (torchvision's AlexNet; copy it there)"
+    return True, "lpips v0.1 (alex)"
+
+
+def _load_lpips() -> torch.nn.Module | None:
+    """The LPIPS network when available (see :func:`lpips_status`), else None."""
+    available, note = lpips_status()
+    if not available:
+        logger.info("LPIPS %s", note)
+        return None
+    import lpips  # optional: only present when the user installed it with its weights
+
+    return lpips.LPIPS(net="alex", verbose=False).eval()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes → uint8 HWC RGB."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """The baseline: MATLAB-style bicubic ×scale of uint8 HWC, rounded and clipped to uint8."""
+    return np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
+
+
+def _to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
+    """N×3×H×W float in [0, 1] → list of uint8 HWC."""
+    images = batch.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return list(images)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What every evaluating actor needs besides the models."""
+
+    scale: int
+    crop_border: int
+    tile: int = 0
+    lpips: bool = True
+    device: str = "auto"
+
+
+class BatchEvaluator:
+    """The per-batch function: a batch of test rows → per-image metric rows for every method.
+
+    A callable class so Ray Data builds it once per actor (models loaded once), and a plain
+    object for the in-process path and for the sample grid.
+    """
+
+    def __init__(self, checkpoints: Mapping[str, str], settings: EvalSettings) -> None:
+        self.settings = settings
+        self.upscalers = {
+            method: Upscaler.prepare(
+                load_generator(path), tile=settings.tile, device=settings.device, precision="fp32"
+            )
+            for method, path in checkpoints.items()
+        }
+        for method, upscaler in self.upscalers.items():
+            if upscaler.scale != settings.scale:
+                raise DpsrganError(
+                    f"{method} checkpoint {checkpoints[method]} upscales x{upscaler.scale}, "
+                    f"but degrade.scale is {settings.scale}; retrain or fix degrade.scale"
+                )
+        self.lpips = _load_lpips() if settings.lpips else None
+
+    def super_resolve(self, lrs: Sequence[np.ndarray]) -> tuple[dict[str, list[np.ndarray]], dict[str, list[float]]]:
+        """Every method's SR image for each LR image, and its forward time in ms per image.
+
+        Networks run on same-sized LR images stacked into one batch (test images may differ in
+        size); the batch's time is shared equally among its images.
+        """
+        count = len(lrs)
+        images: dict[str, list[Any]] = {method: [None] * count for method in METHODS}
+        millis: dict[str, list[float]] = {method: [0.0] * count for method in METHODS}
+        for index, lr in enumerate(lrs):
+            start = time.perf_counter()
+            images["bicubic"][index] = bicubic_upscale(lr, self.settings.scale)
+            millis["bicubic"][index] = (time.perf_counter() - start) * 1e3
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, lr in enumerate(lrs):
+            groups.setdefault(lr.shape, []).append(index)
+        for method, upscaler in self.upscalers.items():
+            for indices in groups.values():
+                stack = np.stack([lrs[i] for i in indices])
+                lr_batch = torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255)
+                start = time.perf_counter()
+                sr_batch = upscaler.upscale_tensor(lr_batch)
+                per_image = (time.perf_counter() - start) * 1e3 / len(indices)
+                for i, sr in zip(indices, _to_uint8(sr_batch), strict=True):
+                    images[method][i] = sr
+                    millis[method][i] = per_image
+        return images, millis
+
+    def _lpips(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        if self.lpips is None:
+            return float("nan")
+        to_tensor = lambda image: torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731
+        return float(self.lpips(to_tensor(sr), to_tensor(hr)).item())
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``{id, hr, lr}`` columns → long-format rows ``{id, method, <metrics>, lpips, ms_per_image}``."""
+        ids = [str(value) for value in batch["id"]]
+        hrs = [decode_png(bytes(value)) for value in batch["hr"]]
+        lrs = [decode_png(bytes(value)) for value in batch["lr"]]
+        images, millis = self.super_resolve(lrs)
+        rows: dict[str, list[Any]] = {key: [] for key in ("id", "method", *METRIC_NAMES, "lpips", "ms_per_image")}
+        for method in METHODS:
+            for index, image_id in enumerate(ids):
+                sr, hr = images[method][index], hrs[index]
+                if sr.shape != hr.shape:
+                    raise DpsrganError(
+                        f"test image {image_id}: SR {sr.shape} vs HR {hr.shape}; the shards' LR must be HR/scale"
+                    )
+                scores = image_metrics(sr, hr, self.settings.crop_border)
+                rows["id"].append(image_id)
+                rows["method"].append(method)
+                for name in METRIC_NAMES:
+                    rows[name].append(scores[name])
+                rows["lpips"].append(self._lpips(sr, hr))
+                rows["ms_per_image"].append(millis[method][index])
+        return {key: np.asarray(values, dtype=object if key in ("id", "method") else np.float64)
+                for key, values in rows.items()}
+
+
+def _local_batches(split_dir: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
+    """The in-process reader: the split's Parquet shards in order, ``batch_size`` rows at a time."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(str(split_dir), format="parquet")
+    for record_batch in dataset.to_batches(columns=["id", "hr", "lr"], batch_size=batch_size):
+        yield record_batch.to_pydict()
+
+
+def evaluate_split(
+    split_dir: Path,
+    checkpoints: Mapping[str, str],
+    settings: EvalSettings,
+    *,
+    batch_size: int,
+    use_ray: bool = True,
+    actors: int = 1,
+    cpus_per_actor: float = 1.0,
+) -> pd.DataFrame:
+    """Per-image metrics of every method on one split, long format (one row per image × method).
+
+    ``use_ray``: Ray Data actors (``actors`` of them, ``cpus_per_actor`` each) on the Ray the
+    caller initialised; else in this process (tiny runs and tests).
+    """
+    shards = sorted(Path(split_dir).glob("*.parquet"))
+    if not shards:
+        raise DpsrganError(f"{split_dir}: no Parquet shards; run the degrade stage (dvc repro degrade)")
+    missing = set(("pretrained", "gan")) - set(checkpoints)
+    if missing:
+        raise DpsrganError(f"evaluation needs checkpoints for {sorted(missing)}")
+    if use_ray:
+        import ray.data
+
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        dataset = ray.data.read_parquet([str(path) for path in shards], columns=["id", "hr", "lr"])
+        results = dataset.map_batches(
+            BatchEvaluator,
+            fn_constructor_kwargs={"checkpoints": dict(checkpoints), "settings": settings},
+            batch_size=batch_size,
+            batch_format="numpy",
+            concurrency=actors,
+            num_cpus=cpus_per_actor,
+        )
+        frame = results.to_pandas()
+    else:
+        evaluator = BatchEvaluator(checkpoints, settings)
+        frame = pd.concat(
+            [pd.DataFrame(evaluator(batch)) for batch in _local_batches(Path(split_dir), batch_size)],
+            ignore_index=True,
+        )
+    frame["method"] = pd.Categorical(frame["method"], categories=list(METHODS), ordered=True)
+    return frame.sort_values(["method", "id"], kind="stable").reset_index(drop=True)
+
+
+def parameter_counts(checkpoints: Mapping[str, str]) -> dict[str, int]:
+    """Generator parameter counts per method (bicubic has none)."""
+    counts = {"bicubic": 0}
+    for method, path in checkpoints.items():
+        counts[method] = sum(p.numel() for p in load_generator(path).parameters())
+    return counts
+
+
+def summarize(per_image: pd.DataFrame, params_count: Mapping[str, int], lpips_note: str) -> dict[str, Any]:
+    """DVC metrics: per method the mean of every metric, parameter count and ms per image.
+
+    LPIPS appears per method only when it was computed; otherwise ``lpips_note`` says why.
+    """
+    summary: dict[str, Any] = {"test_images": int(per_image["id"].nunique())}
+    has_lpips = bool(per_image["lpips"].notna().any())
+    for method in METHODS:
+        rows = per_image[per_image["method"] == method]
+        entry = {name: round(float(rows[name].mean()), 4) for name in METRIC_NAMES}
+        if has_lpips:
+            entry["lpips"] = round(float(rows["lpips"].mean()), 4)
+        entry["ms_per_image"] = round(float(rows["ms_per_image"].mean()), 3)
+        entry["num_params"] = int(params_count.get(method, 0))
+        summary[method] = entry
+    summary["lpips_note"] = "computed" if has_lpips else lpips_note
+    return summary
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
+    """A Markdown table laid out like the paper's (Method | PSNR | SSIM | MOS), ours beside it."""
+    ours = {"Bicubic": "bicubic", "SRGAN": None, "SRResNet": "pretrained", "DPSRGAN": "gan"}
+    lpips_col = "lpips" in summary.get("gan", {})
+    header = (
+        "| Method | Paper PSNR | Paper SSIM | Paper MOS | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB |"
+        + (" LPIPS |" if lpips_col else "") + " Params | ms/image |"
+    )
+    lines = [
+        f"Test split: {summary['test_images']} images ({dataset}); ×4; PSNR/SSIM with a border crop of the scale.",
+        "Paper numbers: CelebA ×4 (Table: PSNR dB / SSIM / MOS). MOS needs human raters: not measured here.",
+        "",
+        header,
+        "|" + "---|" * (header.count("|") - 1),
+    ]
+    for label, method in ours.items():
+        paper = PAPER_CELEBA.get(label, {})
+        row = summary.get(method, {}) if method else {}
+        name = LABELS.get(method, label) if method else f"{label} (not trained here)"
+        cells = [
+            name,
+            _fmt(paper.get("psnr"), 2), _fmt(paper.get("ssim"), 2), _fmt(paper.get("mos"), 2),
+            _fmt(row.get("psnr_y"), 2), _fmt(row.get("ssim_y"), 4),
+            _fmt(row.get("psnr_rgb"), 2), _fmt(row.get("ssim_rgb"), 4),
+        ]
+        if lpips_col:
+            cells.append(_fmt(row.get("lpips"), 4))
+        params = row.get("num_params")
+        cells.append("–" if params is None else f"{params / 1e6:.2f}M" if params else "0")
+        cells.append(_fmt(row.get("ms_per_image"), 2))
+        lines.append("| " + " | ".join(cells) + " |")
+    if not lpips_col:
+        lines += ["", f"LPIPS {summary.get('lpips_note', 'skipped')}"]
+    return "\n".join(lines) + "\n"
+
+
+def sample_rows(split_dir: Path, count: int) -> dict[str, list[Any]]:
+    """The first ``count`` rows of a split (for the sample grid), in shard order."""
+    rows: dict[str, list[Any]] = {"id": [], "hr": [], "lr": []}
+    for batch in _local_batches(Path(split_dir), count):
+        for key in rows:
+            rows[key].extend(batch[key])
+        if len(rows["id"]) >= count:
+            break
+    return {key: values[:count] for key, values in rows.items()}
+
+
+def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) -> Image.Image:
+    """One row per image: LR (nearest-upscaled) | bicubic | pretrained | DPSRGAN | HR, labelled."""
+    lrs = [decode_png(bytes(value)) for value in rows["lr"]]
+    hrs = [decode_png(bytes(value)) for value in rows["hr"]]
+    images, _ = evaluator.super_resolve(lrs)
+    titles = ["LR (nearest)", "Bicubic", LABELS["pretrained"], LABELS["gan"], "HR"]
+    gap, header = 4, 16
+    cell_w = max(hr.shape[1] for hr in hrs)
+    heights = [hr.shape[0] for hr in hrs]
+    canvas = Image.new("RGB", (len(titles) * (cell_w + gap) + gap, header + sum(heights) + gap * (len(hrs) + 1)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(titles):
+        draw.text((gap + column * (cell_w + gap), 2), title, fill="black")
+    top = header + gap
+    for index, hr in enumerate(hrs):
+        lr_big = Image.fromarray(lrs[index]).resize((hr.shape[1], hr.shape[0]), Image.Resampling.NEAREST)
+        cells = [lr_big, *(Image.fromarray(images[m][index]) for m in METHODS), Image.fromarray(hr)]
+        for column, cell in enumerate(cells):
+            canvas.paste(cell, (gap + column * (cell_w + gap), top))
+        top += heights[index] + gap
+    return canvas
