@@ -1,0 +1,203 @@
+"""Frozen VGG19 feature extractor for the perceptual loss (Φ_ij of SRGAN / DPSRGAN).
+
+Weights are torchvision's ImageNet file ``vgg19-dcbb9e9d.pth`` (keys ``features.N.weight|bias``;
+the 8 hex digits are the start of the file's SHA-256). We build the ``features`` Sequential
+ourselves with torchvision's indices, so the keys match without depending on torchvision, and
+only up to the requested layer (conv5_4 is index 34 of 37). Where the file comes from:
+
+- ``"torch-hub"``: torch.hub's cache, ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth``,
+  downloaded from :data:`VGG19_URL` when absent (``TORCH_HOME`` moves the cache);
+- a local path, an ``https://`` URL (cached like torch-hub), or an ``s3://bucket/key`` URI
+  (boto3; ``s3_endpoint_url`` or ``AWS_ENDPOINT_URL`` for S3-compatible stores);
+- ``"random"``: untrained weights, only on explicit request and with a warning (smoke runs).
+
+A file whose name ends in ``-<hex>.pth`` must have a SHA-256 starting with those digits. A
+missing, corrupt or foreign file is a :class:`~dpsrgan.errors.DpsrganError`, never a silent
+fallback to random weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from dpsrgan.checkpoint import load_torch_file
+from dpsrgan.errors import DpsrganError
+
+logger = logging.getLogger(__name__)
+
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# torchvision's VGG19 ("E") features: conv widths, "M" = 2×2 max-pool; each conv is followed by
+# a ReLU, so conv k of block b sits at an index that the names below reproduce.
+_VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
+
+
+def _vgg19_layers() -> tuple[dict[str, int], dict[int, tuple[int, int]]]:
+    """(layer name → index in ``features``, conv index → (out, in) channels)."""
+    names: dict[str, int] = {}
+    convs: dict[int, tuple[int, int]] = {}
+    index, block, conv_in_block, in_channels = 0, 1, 1, 3
+    for item in _VGG19_CFG:
+        if item == "M":
+            names[f"pool{block}"] = index
+            index, block, conv_in_block = index + 1, block + 1, 1
+            continue
+        names[f"conv{block}_{conv_in_block}"] = index
+        names[f"relu{block}_{conv_in_block}"] = index + 1
+        convs[index] = (item, in_channels)
+        index, conv_in_block, in_channels = index + 2, conv_in_block + 1, item
+    return names, convs
+
+
+LAYER_INDEX, CONV_SHAPES = _vgg19_layers()
+
+
+def load_vgg19_state_dict(source: str, s3_endpoint_url: str | None = None) -> dict[str, torch.Tensor]:
+    """The ``features.*`` tensors of torchvision's VGG19 file from ``source`` ("torch-hub", a
+    local path, an https:// URL or an s3:// URI), checked for hash and shapes."""
+    if source == "torch-hub":
+        return _load_checked(_cached_download(VGG19_URL))
+    if source.startswith(("https://", "http://")):
+        return _load_checked(_cached_download(source))
+    if source.startswith("s3://"):
+        with tempfile.TemporaryDirectory(prefix="dpsrgan-vgg19-") as tmp:
+            return _load_checked(_download_s3(source, Path(tmp), s3_endpoint_url), origin=source)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise DpsrganError(
+            f"VGG19 weights file not found: {path}; give torchvision's vgg19-dcbb9e9d.pth as a path, "
+            "'torch-hub', an s3:// URI, or 'random' for an untrained VGG (smoke runs only)"
+        )
+    return _load_checked(path)
+
+
+def _cached_download(url: str) -> Path:
+    """torch.hub's cache file for ``url``, downloading it (hash-checked) when absent."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    if path.is_file():
+        return path
+    logger.info("downloading VGG19 weights %s to %s", url, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    match = _HASH_IN_NAME.search(path.name)
+    try:
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=match and match.group(1), progress=False)
+    except OSError as error:  # URLError, HTTPError, connection refused, disk full
+        raise DpsrganError(
+            f"could not download VGG19 weights from {url} ({error}); put torchvision's file at {path} "
+            "or set loss.vgg_weights to a local path or s3:// URI"
+        ) from error
+    except RuntimeError as error:  # torch.hub's hash check
+        raise DpsrganError(f"download of {url} is corrupt ({error}); retry, or fetch it to {path} by hand") from error
+    return path
+
+
+def _download_s3(uri: str, directory: Path, endpoint_url: str | None) -> Path:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parsed = urlparse(uri)
+    bucket, key = parsed.netloc, parsed.path.lstrip("/")
+    if not bucket or not key:
+        raise DpsrganError(f"VGG19 weights URI {uri!r} must look like s3://bucket/path/vgg19-dcbb9e9d.pth")
+    path = directory / Path(key).name
+    logger.info("downloading VGG19 weights %s", uri)
+    try:
+        boto3.client("s3", endpoint_url=endpoint_url).download_file(bucket, key, str(path))
+    except (BotoCoreError, ClientError) as error:
+        raise DpsrganError(f"could not download VGG19 weights {uri}: {error}") from error
+    return path
+
+
+def _load_checked(path: Path, origin: str | None = None) -> dict[str, torch.Tensor]:
+    """Verify the name's hash promise, load with weights_only, keep and check ``features.*``."""
+    origin = origin or str(path)
+    match = _HASH_IN_NAME.search(Path(origin).name)
+    if match:
+        digest = _sha256(path)
+        if not digest.startswith(match.group(1)):
+            raise DpsrganError(
+                f"{origin}: SHA-256 starts with {digest[:len(match.group(1))]}, but the name promises "
+                f"{match.group(1)}; the file is corrupt or not torchvision's VGG19 — delete it and fetch it again"
+            )
+    try:
+        state = load_torch_file(path)
+    except DpsrganError as error:
+        raise DpsrganError(f"VGG19 weights {origin}: {error}") from error
+    if not isinstance(state, Mapping):
+        raise DpsrganError(f"{origin}: expected a state dict with features.N.weight keys, got {type(state).__name__}")
+    for index, (out_channels, in_channels) in CONV_SHAPES.items():
+        for suffix, shape in (("weight", (out_channels, in_channels, 3, 3)), ("bias", (out_channels,))):
+            tensor = state.get(f"features.{index}.{suffix}")
+            if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+                found = None if not isinstance(tensor, torch.Tensor) else tuple(tensor.shape)
+                raise DpsrganError(
+                    f"{origin}: features.{index}.{suffix} should have shape {shape}, found {found}; "
+                    "this is not torchvision's VGG19 (vgg19-dcbb9e9d.pth)"
+                )
+    return {key: value for key, value in state.items() if key.startswith("features.")}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class VGG19Features(nn.Module):
+    """Frozen VGG19 ``features`` up to ``layer`` (e.g. ``conv5_4``, before its ReLU; ``relu5_4``
+    after it). ``forward``: float N×3×H×W RGB in [0, 1] → feature map N×C×H/2^k×W/2^k; the
+    ImageNet normalisation happens inside. Always in eval mode with ``requires_grad=False``;
+    gradients still flow to the input (the SR image).
+    """
+
+    def __init__(self, layer: str = "conv5_4", weights: str = "torch-hub", s3_endpoint_url: str | None = None) -> None:
+        super().__init__()
+        if layer not in LAYER_INDEX:
+            raise DpsrganError(
+                f"unknown VGG19 layer {layer!r}; use convB_K / reluB_K / poolB, e.g. conv5_4, relu2_2, pool4"
+            )
+        self.layer, self.weights = layer, weights
+        self.features = nn.Sequential(*_build_features(LAYER_INDEX[layer]))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if weights == "random":
+            logger.warning("VGG19 perceptual loss uses RANDOM weights (loss.vgg_weights=random): smoke runs only")
+        else:
+            state = load_vgg19_state_dict(weights, s3_endpoint_url)
+            self.load_state_dict({key: state[key] for key in self.state_dict()})
+        self.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> VGG19Features:
+        """Stay in eval mode whatever a parent module asks: the extractor is frozen."""
+        return super().train(False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.features((image - self.mean) / self.std)
+
+
+def _build_features(last_index: int) -> list[nn.Module]:
+    """torchvision's VGG19 ``features`` layers 0..last_index, same indices, same key names."""
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for item in _VGG19_CFG:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(in_channels, item, 3, padding=1), nn.ReLU(inplace=True)]
+            in_channels = item
+    return layers[: last_index + 1]
