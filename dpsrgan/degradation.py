@@ -101,21 +101,27 @@ def _resize(
 ) -> np.ndarray:
     """Resize an HW/HWC array one axis at a time, in MATLAB's order (smaller scale first).
 
-    With ``quantise`` every pass ends in round-and-clip to uint8, as MATLAB does for uint8 input;
-    that intermediate rounding is what makes our uint8 output bit-identical to MATLAB's.
+    Each pass is a single GEMM over the leading axis (the column pass swaps axes around it),
+    which is several times faster than a batched matmul over rows. With ``quantise`` every pass
+    ends in round-and-clip to uint8 values, as MATLAB does for uint8 input; that intermediate
+    rounding is what makes our uint8 output bit-identical to MATLAB's.
     """
-    data = image.astype(np.float64)[..., None] if image.ndim == 2 else image.astype(np.float64)
     rows = _weight_matrix(image.shape[0], size[0], scales[0])
     cols = _weight_matrix(image.shape[1], size[1], scales[1])
-    passes = [
-        lambda d: np.tensordot(rows, d, axes=(1, 0)),  # (H, W, C) -> (h, W, C)
-        lambda d: np.matmul(cols, d),  # (H, W, C) -> (H, w, C): cols broadcast over rows
-    ]
-    for apply in passes if scales[0] <= scales[1] else passes[::-1]:
-        data = apply(data)
-        if quantise:
-            data = _round_clip(data)
-    return data[..., 0] if image.ndim == 2 else data
+
+    def leading(data: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        out = (matrix @ data.reshape(data.shape[0], -1)).reshape(matrix.shape[0], *data.shape[1:])
+        return _round_clip(out) if quantise else out
+
+    def along_rows(data: np.ndarray) -> np.ndarray:
+        return leading(data, rows)
+
+    def along_cols(data: np.ndarray) -> np.ndarray:
+        return leading(data.swapaxes(0, 1), cols).swapaxes(0, 1)
+
+    data = image.astype(np.float64)
+    first, second = (along_rows, along_cols) if scales[0] <= scales[1] else (along_cols, along_rows)
+    return np.ascontiguousarray(second(first(data)))
 
 
 def imresize(
@@ -201,9 +207,9 @@ class DegradationConfig:
 
 
 def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of an HWC/HW float image, radius ceil(3 sigma), symmetric edges.
+    """Separable Gaussian blur of an HW/HWC float image, radius ceil(3 sigma).
 
-    Symmetric (half-sample) padding matches imresize's border handling.
+    Symmetric (half-sample) padding, the same border rule as imresize.
     """
     if sigma <= 0:
         return image
@@ -211,15 +217,11 @@ def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     taps = np.arange(-radius, radius + 1, dtype=np.float64)
     kernel = np.exp(-0.5 * (taps / sigma) ** 2)
     kernel /= kernel.sum()
-    for axis in (0, 1):
-        pad = [(0, 0)] * image.ndim
-        pad[axis] = (radius, radius)
-        padded = np.pad(image, pad, mode="symmetric")
-        length = image.shape[axis]
-        image = sum(
-            weight * np.take(padded, np.arange(i, i + length), axis=axis) for i, weight in enumerate(kernel)
-        )
-    return image
+    pad = ((radius, radius), (radius, radius)) + ((0, 0),) * (image.ndim - 2)
+    padded = np.pad(image, pad, mode="symmetric")
+    height, width = image.shape[:2]
+    rows = sum(weight * padded[i : i + height] for i, weight in enumerate(kernel))
+    return sum(weight * rows[:, i : i + width] for i, weight in enumerate(kernel))
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:

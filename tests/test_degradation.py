@@ -218,6 +218,19 @@ def test_real_world_with_null_strengths_is_bicubic_up_to_jpeg(face):
     assert np.abs(lr.astype(int) - bicubic_downscale(gray, 4)).max() <= 2
 
 
+def test_real_world_blur_is_a_gaussian_applied_before_downscaling(face):
+    from scipy.ndimage import gaussian_filter
+
+    gray = np.asarray(Image.fromarray(face).convert("L"))
+    config = DegradationConfig(real_world=True, blur_sigma=(1.2, 1.2), noise_sigma=(0, 0), jpeg_quality=(100, 100))
+    # scipy's "reflect" is the same half-sample symmetric border; truncate at radius ceil(3 sigma) = 4.
+    blurred = gaussian_filter(gray.astype(np.float64), 1.2, mode="reflect", truncate=4 / 1.2)
+    expected = np.floor(np.clip(imresize(blurred, 0.25), 0, 255) + 0.5)
+    lr = degrade(gray, config, seed=0)
+    assert np.abs(lr - expected).max() <= 2  # JPEG at quality 100
+    assert np.abs(lr.astype(int) - bicubic_downscale(gray, 4)).max() > 5  # the blur did something
+
+
 def test_config_from_params_and_validation():
     assert DegradationConfig.from_params(DegradeParams()) == DegradationConfig()
     params = DegradeParams(scale=2, real_world=True, blur_sigma=(0.5, 1.0), noise_sigma=(1, 2), jpeg_quality=(70, 80))
