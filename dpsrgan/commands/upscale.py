@@ -1,0 +1,102 @@
+"""``dpsrgan upscale INPUT... -o OUT --model CHECKPOINT``: super-resolve image files and folders.
+
+OUT is a file when the input is one file (its extension picks the format), a folder otherwise
+(same base names, PNG unless --format says otherwise; --recursive mirrors subfolders).
+
+Any image size: the image is cut into --tile x --tile tiles (LR pixels) that each read
+--tile-pad pixels of real neighbouring image as context; neighbouring tiles are cross-faded, so
+peak memory follows the tile, not the image. The default generator's receptive field is 112 LR
+pixels wide (radius 56): with --tile-pad >= 56 (the default: the model's own radius) tiled and
+untiled results agree to float rounding; a smaller pad is faster and blends away its seams.
+On CUDA out-of-memory the tile is halved and the image retried.
+
+Modes: RGB, grayscale (stays grayscale), RGBA/LA (alpha upscaled bicubically, kept), palette
+(written as RGB/RGBA), 16-bit grayscale PNG (stays 16-bit). EXIF orientation is applied and the
+ICC profile kept. Reduced precision (bf16/fp16) falls back to fp32 with a warning when its
+output is non-finite or blank.
+
+Safety: an output path that is an input is refused before anything runs; writes are atomic
+(temp file + rename), so --skip-existing can resume an interrupted run. A corrupt, empty or
+non-image input is reported as one error line and the run exits 1 after writing the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from dpsrgan.errors import DpsrganError
+
+_DEFAULT_TILE = 256  # mirrors dpsrgan.inference.DEFAULT_TILE (kept literal: --help imports no torch)
+_DEFAULT_MAX_PIXELS = 2 * 89_478_485 // 16  # mirrors dpsrgan.inference.DEFAULT_MAX_PIXELS
+
+logger = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "upscale",
+        help="super-resolve images (files or folders, any size) with a trained generator",
+        description=(__doc__ or "").split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="output file or folder")
+    parser.add_argument(
+        "--model", required=True, metavar="CHECKPOINT",
+        help="generator checkpoint file (dpsrgan save_generator format)",
+    )
+    parser.add_argument(
+        "--tile", type=int, default=_DEFAULT_TILE, metavar="T",
+        help=f"tile size in LR pixels; 0 = whole image at once (default {_DEFAULT_TILE})",
+    )
+    parser.add_argument(
+        "--tile-pad", type=int, default=None, metavar="P",
+        help="LR pixels of real context read around each tile (default: the model's receptive radius, "
+        "56 for the default generator, which makes tiling exact)",
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto (CUDA if available)")
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+        help="auto: bf16 on AMX-BF16 CPUs and bf16-capable GPUs, else fp32; fp16 is CUDA-only",
+    )
+    parser.add_argument(
+        "--format", dest="output_format", choices=("png", "jpg", "webp", "tiff", "same"), default="png",
+        help="output format for folder outputs (same: keep each input's format; default png)",
+    )
+    parser.add_argument("--recursive", action="store_true", help="descend into subfolders and mirror them in OUT")
+    parser.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume)")
+    parser.add_argument(
+        "--max-pixels", type=int, default=_DEFAULT_MAX_PIXELS, metavar="N",
+        help=f"refuse inputs with more pixels than this (default {_DEFAULT_MAX_PIXELS:,}: Pillow's "
+        "decompression-bomb limit applied to the x4 output)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from dpsrgan.inference import upscale_paths
+
+    if args.max_pixels < 1:
+        raise DpsrganError(f"--max-pixels must be >= 1, got {args.max_pixels}")
+    with logging_redirect_tqdm():
+        report = upscale_paths(
+            args.inputs,
+            args.output,
+            args.model,
+            tile=args.tile,
+            tile_pad=args.tile_pad,
+            device=args.device,
+            precision=args.precision,
+            recursive=args.recursive,
+            skip_existing=args.skip_existing,
+            output_format=args.output_format,
+            max_pixels=args.max_pixels,
+            progress=False if args.no_progress else None,
+        )
+    summary = f"wrote {len(report.written)}, skipped {len(report.skipped)} existing, failed {len(report.failed)}"
+    print(f"dpsrgan upscale: {summary}" + (f" -> {args.output}" if report.written else ""))
+    return 0 if report.ok else 1

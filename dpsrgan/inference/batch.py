@@ -1,0 +1,197 @@
+"""Files and folders: map inputs to outputs, refuse unsafe plans up front, then upscale one file
+at a time so that a bad file costs one error line and never the rest of the run."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from dpsrgan.errors import DpsrganError
+from dpsrgan.inference.engine import Upscaler
+from dpsrgan.inference.images import DEFAULT_MAX_PIXELS, from_planes, load_planes, pillow_format, save_image
+from dpsrgan.inference.resolve import resolve_model
+from dpsrgan.inference.runtime import resolve_device
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TILE = 256
+"""CLI tile size in LR pixels: bounds peak memory for any image size (see README numbers)."""
+OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "same": None}
+"""``--format`` choices → output extension (``same``: keep the input's extension)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+    pil_format: str
+
+
+@dataclass
+class UpscaleReport:
+    """What a run did; ``failed`` holds (input, one-line reason) pairs."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _readable_extensions() -> set[str]:
+    return {ext for ext, name in Image.registered_extensions().items() if name in Image.OPEN}
+
+
+def _folder_images(folder: Path, recursive: bool, exclude: Path) -> list[Path]:
+    """Image files (by extension, not hidden) in ``folder``, sorted, skipping ``exclude`` (the
+    output folder when it lies inside the input tree, so reruns do not upscale their outputs)."""
+    extensions = _readable_extensions()
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    found = []
+    for path in candidates:
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in extensions:
+            continue
+        if path.is_file() and not path.resolve().is_relative_to(exclude):
+            found.append(path)
+    return sorted(found)
+
+
+def plan_jobs(
+    inputs: Sequence[Path], output: Path, *, recursive: bool = False, output_format: str = "png"
+) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Map inputs to output paths. Returns (jobs, missing inputs with a reason).
+
+    One input file → ``output`` is the file (format from its extension) unless it is an
+    existing folder or ends with a separator. Otherwise ``output`` is a folder: files keep their
+    base names, folder contents keep their relative paths (``recursive`` mirrors the tree).
+    Raises DpsrganError for a plan that would overwrite an input or write one file twice.
+    """
+    if output_format not in OUTPUT_FORMATS:
+        raise DpsrganError(f"--format must be one of {list(OUTPUT_FORMATS)}, got {output_format!r}")
+    missing = [(path, f"{path}: no such file or folder") for path in inputs if not path.exists()]
+    present = [path for path in inputs if path.exists()]
+    as_folder = output.is_dir() or str(output).endswith(("/", os.sep))
+    if len(inputs) == 1 and present and present[0].is_file() and not as_folder:
+        target_format = pillow_format(output)
+        if target_format is None:
+            raise DpsrganError(f"-o {output}: unknown image extension; end it in .png, .jpg, .webp or .tif")
+        jobs = [Job(present[0], output, target_format)]
+    else:
+        if output.is_file():
+            raise DpsrganError(f"-o {output} is a file; several inputs need an output folder")
+        sources: list[tuple[Path, Path]] = []  # (file, path relative to the output folder)
+        for path in present:
+            if path.is_dir():
+                sources += [(file, file.relative_to(path)) for file in _folder_images(path, recursive, output.resolve())]
+            else:
+                sources.append((path, Path(path.name)))
+        jobs = [_folder_job(file, output / relative, output_format) for file, relative in sources]
+    if not jobs and not missing:
+        hint = "" if recursive else " (--recursive descends into subfolders)"
+        raise DpsrganError(f"no image files in {', '.join(map(str, inputs))}{hint}")
+    _refuse_unsafe(jobs)
+    return jobs, missing
+
+
+def _folder_job(source: Path, target: Path, output_format: str) -> Job:
+    extension = OUTPUT_FORMATS[output_format] or source.suffix
+    target = target.with_suffix(extension)
+    target_format = pillow_format(target)
+    if target_format is None:
+        raise DpsrganError(f"{source}: Pillow cannot write {extension} files; use --format png")
+    return Job(source, target, target_format)
+
+
+def _refuse_unsafe(jobs: list[Job]) -> None:
+    """An output must never replace an input, and two inputs must never share an output."""
+    inputs = {job.source.resolve(): job.source for job in jobs}
+    claimed: dict[Path, Path] = {}
+    for job in jobs:
+        target = job.target.resolve()
+        if target in inputs:
+            raise DpsrganError(
+                f"{job.target} would overwrite the input {inputs[target]}; choose another -o or --format"
+            )
+        if target in claimed:
+            raise DpsrganError(
+                f"{claimed[target]} and {job.source} would both be written to {job.target}; "
+                "rename one or upscale them into different folders"
+            )
+        claimed[target] = job.source
+
+
+def upscale_paths(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    model: nn.Module | str,
+    *,
+    scale: int | None = None,
+    tile: int = DEFAULT_TILE,
+    tile_pad: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    recursive: bool = False,
+    skip_existing: bool = False,
+    output_format: str = "png",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: bool | None = None,
+) -> UpscaleReport:
+    """Upscale files and folders into ``output`` (see :func:`plan_jobs` for the mapping).
+
+    ``model`` is a module or a ``--model`` spec (see :func:`resolve_model`), loaded only if
+    there is work to do. Each unreadable/refused input is logged as one error line and listed
+    in the report's ``failed``; the other files are still written. ``skip_existing`` skips
+    outputs that exist: writes are atomic, so an existing output is a complete one.
+    ``progress`` None shows a bar on a terminal when there are several files.
+    """
+    jobs, missing = plan_jobs(
+        [Path(path) for path in inputs], Path(output), recursive=recursive, output_format=output_format
+    )
+    report = UpscaleReport(failed=list(missing))
+    for _, reason in missing:
+        logger.error("%s", reason)
+    todo = []
+    for job in jobs:
+        if skip_existing and job.target.exists():
+            report.skipped.append(job.target)
+        else:
+            todo.append(job)
+    if not todo:
+        return report
+    if isinstance(model, str):
+        model = resolve_model(model, resolve_device(device))
+    upscaler = Upscaler.prepare(model, scale=scale, tile=tile, tile_pad=tile_pad, device=device, precision=precision)
+    logger.info(
+        "upscaling %d file(s) x%d on %s in %s, tile %d, pad %d",
+        len(todo), upscaler.scale, upscaler.device, upscaler.precision, upscaler.tile, upscaler.pad,
+    )
+    hide = True if len(todo) < 2 else None if progress is None else not progress  # None: tqdm asks the tty
+    for job in tqdm(todo, unit="image", desc="upscale", disable=hide):
+        try:
+            _upscale_file(job, upscaler, max_pixels)
+        except DpsrganError as error:
+            logger.error("%s", error)
+            report.failed.append((job.source, str(error)))
+        else:
+            report.written.append(job.target)
+    return report
+
+
+def _upscale_file(job: Job, upscaler: Upscaler, max_pixels: int) -> None:
+    planes, mode, icc_profile = load_planes(job.source, max_pixels)
+    try:
+        result = upscaler.upscale_planes(planes)
+    except DpsrganError as error:
+        raise DpsrganError(f"{job.source}: {error}") from error
+    del planes
+    save_image(from_planes(result, mode, icc_profile), job.target, job.pil_format)

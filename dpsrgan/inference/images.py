@@ -1,0 +1,221 @@
+"""Image files and PIL images in and out of the engine's arrays (:class:`Planes`).
+
+Mode policy (the output keeps what the input meant, not necessarily Pillow's storage):
+
+========================  ===========================  ===================================
+input mode                 through the model            output
+========================  ===========================  ===================================
+RGB, RGBX                  RGB                          RGB
+RGBA, RGBa                 RGB + bicubic alpha          RGBA
+L, 1                       gray → RGB → BT.601 luma     L
+LA, La                     as L + bicubic alpha         LA
+I;16*, I (16-bit PNG)      as L, 16-bit precision       I;16 (I stays I)
+P, PA                      RGB(A) from the palette      RGB or RGBA (a palette is not kept)
+CMYK, YCbCr, LAB, HSV      converted to RGB             RGB
+F (32-bit float)           refused
+========================  ===========================  ===================================
+
+Files: the first frame is read, EXIF orientation is applied (and not written back), the ICC
+profile is kept when it describes the output's colour space (RGB or gray). Pillow decodes
+16-bit *colour* PNGs to 8 bits, so those come out 8-bit (with a warning); 16-bit gray is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dpsrgan.errors import DpsrganError
+from dpsrgan.inference.engine import Planes
+
+logger = logging.getLogger(__name__)
+
+PILLOW_BOMB_PIXELS = 89_478_485
+"""Pillow's default ``Image.MAX_IMAGE_PIXELS`` (it refuses images over twice this)."""
+DEFAULT_MAX_PIXELS = 2 * PILLOW_BOMB_PIXELS // 16
+"""Input pixel limit: Pillow's hard bomb limit applied to the ×4 *output* (16× the input
+pixels), i.e. about 11.2 MP in (≈ 3344×3344), 179 MP out."""
+
+_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+_ICC_SPACES = {"RGB": b"RGB ", "RGBA": b"RGB ", "L": b"GRAY", "LA": b"GRAY", "I;16": b"GRAY", "I": b"GRAY"}
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+
+
+def to_planes(image: Image.Image) -> tuple[Planes, str]:
+    """Split a PIL image into arrays for the engine; also return the mode to rebuild."""
+    match image.mode:
+        case "RGB" | "RGBX":
+            return Planes(np.asarray(image.convert("RGB"))), "RGB"
+        case "RGBA" | "RGBa":
+            rgba = np.asarray(image.convert("RGBA"))
+            return Planes(rgba[..., :3], rgba[..., 3]), "RGBA"
+        case "L" | "1":
+            return Planes(np.asarray(image.convert("L"))[..., None]), "L"
+        case "LA" | "La":
+            la = np.asarray(image.convert("LA"))
+            return Planes(la[..., :1], la[..., 1]), "LA"
+        case "I;16" | "I;16L" | "I;16B" | "I;16N":
+            return Planes(np.asarray(image).astype(np.uint16)[..., None]), "I;16"
+        case "I":
+            return Planes(np.clip(np.asarray(image), 0, 65535).astype(np.uint16)[..., None]), "I"
+        case "P" | "PA":
+            has_alpha = image.mode == "PA" or "transparency" in image.info
+            return to_planes(image.convert("RGBA" if has_alpha else "RGB"))
+        case "F":
+            raise DpsrganError("32-bit float (mode F) images are not supported; save them as 8- or 16-bit")
+        case _:
+            return to_planes(image.convert("RGB"))
+
+
+def array_to_planes(array: np.ndarray) -> Planes:
+    """H×W (gray), H×W×1, H×W×2 (gray + alpha), H×W×3 (RGB) or H×W×4 (RGBA) → planes."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+        raise DpsrganError(
+            f"image arrays must be H×W or H×W×C with C in 1..4 (gray, gray+alpha, RGB, RGBA), got shape {array.shape}"
+        )
+    has_alpha = array.shape[-1] in (2, 4)
+    return Planes(array[..., :-1] if has_alpha else array, array[..., -1] if has_alpha else None)
+
+
+def planes_to_array(planes: Planes, like: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`array_to_planes`, in the layout of the input array ``like``."""
+    if planes.alpha is None:
+        return planes.color[..., 0] if like.ndim == 2 else planes.color
+    return np.concatenate([planes.color, planes.alpha[..., None]], axis=-1)
+
+
+def from_planes(planes: Planes, mode: str, icc_profile: bytes | None = None) -> Image.Image:
+    """Rebuild a PIL image of ``mode`` (from :func:`to_planes`); attach the ICC profile when it
+    describes that mode's colour space."""
+    color = planes.color
+    match mode:
+        case "RGB":
+            image = Image.fromarray(color)
+        case "RGBA":
+            image = Image.merge("RGBA", (*Image.fromarray(color).split(), Image.fromarray(planes.alpha)))
+        case "L" | "I;16":
+            image = Image.fromarray(color[..., 0])
+        case "LA":
+            image = Image.merge("LA", (Image.fromarray(color[..., 0]), Image.fromarray(planes.alpha)))
+        case "I":
+            image = Image.fromarray(color[..., 0]).convert("I")
+        case _:
+            raise ValueError(f"no planes layout for mode {mode!r}")
+    if icc_profile and icc_profile[16:20] == _ICC_SPACES[mode]:
+        image.info["icc_profile"] = icc_profile
+    return image
+
+
+@contextmanager
+def _pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Let Pillow open up to ``max_pixels`` quietly; our own check (with the option's name)
+    refuses larger images before any pixel is decoded."""
+    previous = Image.MAX_IMAGE_PIXELS
+    if previous is not None:
+        Image.MAX_IMAGE_PIXELS = max(previous, max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode an image file, EXIF orientation applied; any problem is one DpsrganError line
+    naming the file (empty, truncated, not an image, over the pixel limit)."""
+    try:
+        if path.stat().st_size == 0:
+            raise DpsrganError(f"{path}: empty file, not an image")
+    except OSError as error:
+        raise DpsrganError(f"{path}: cannot read ({error.strerror or error})") from error
+    try:
+        with _pixel_limit(max_pixels), Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise _over_limit(path, f"{width}x{height} = {width * height:,} pixels", max_pixels)
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError as error:
+        raise _over_limit(path, "the image", max_pixels) from error
+    except UnidentifiedImageError as error:
+        raise DpsrganError(f"{path}: not an image (no image format recognises it)") from error
+    except _READ_ERRORS as error:
+        raise DpsrganError(f"{path}: not a readable image ({error})") from error
+    if _is_16bit_color_png(path):
+        logger.warning("%s: 16-bit colour PNG is decoded to 8 bits by Pillow; the output is 8-bit", path)
+    return oriented
+
+
+def load_planes(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Planes, str, bytes | None]:
+    """Read a file into the engine's arrays: (planes, output mode, ICC profile or None)."""
+    image = read_image(path, max_pixels)
+    try:
+        planes, mode = to_planes(image)
+    except DpsrganError as error:
+        raise DpsrganError(f"{path}: {error}") from error
+    return planes, mode, image.info.get("icc_profile")
+
+
+def _over_limit(path: Path, size: str, max_pixels: int) -> DpsrganError:
+    return DpsrganError(
+        f"{path}: {size} is over the pixel limit of {max_pixels:,}; raise --max-pixels if you trust this file"
+    )
+
+
+def _is_16bit_color_png(path: Path) -> bool:
+    """True for a PNG whose IHDR says 16 bits per sample with colour (types 2, 4, 6)."""
+    with path.open("rb") as file:
+        head = file.read(26)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 4, 6)
+
+
+def pillow_format(path: Path) -> str | None:
+    """Pillow's writer name for a file extension (``.jpg`` → ``JPEG``), or None if unknown."""
+    name = Image.registered_extensions().get(path.suffix.lower())
+    return name if name in Image.SAVE else None
+
+
+def _fit_format(image: Image.Image, pil_format: str, path: Path) -> Image.Image:
+    """Adapt an image to what ``pil_format`` can store, or refuse with the fix."""
+    if pil_format == "JPEG" and image.mode in ("RGBA", "LA"):
+        raise DpsrganError(f"{path}: JPEG cannot store the alpha channel; use --format png (or webp, tiff)")
+    if pil_format not in ("PNG", "TIFF") and image.mode in ("I;16", "I"):
+        logger.warning("%s: %s stores 8 bits per sample; reducing the 16-bit output", path, pil_format)
+        icc = image.info.get("icc_profile")
+        image = Image.fromarray((np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8))
+        if icc:
+            image.info["icc_profile"] = icc
+    return image
+
+
+def save_image(image: Image.Image, path: Path, pil_format: str) -> None:
+    """Write atomically: a hidden temp file beside ``path``, fsync, rename. An interrupted run
+    leaves at most a ``.*.part`` file, never a truncated image under the final name."""
+    image = _fit_format(image, pil_format, path)
+    options = dict(_SAVE_OPTIONS.get(pil_format, {}))
+    if image.info.get("icc_profile"):
+        options["icc_profile"] = image.info["icc_profile"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        with temp.open("xb") as file:  # plain open: the final file gets the usual umask mode
+            image.save(file, format=pil_format, **options)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except OSError as error:
+        raise DpsrganError(f"{path}: cannot write ({error})") from error
+    finally:
+        temp.unlink(missing_ok=True)
