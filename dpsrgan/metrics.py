@@ -144,25 +144,23 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def match_folders(sr_dir: str | Path, hr_dir: str | Path) -> FolderMatch:
-    """Pair images by identical file name first, then by stem (``x.png`` ↔ ``x.jpg``).
+    """Pair images by identical file name first, then the rest by stem (``x.png`` ↔ ``x.jpg``).
 
-    A stem shared by several leftover files on one side is ambiguous and raises, naming it.
+    Among the files left after exact matching, a stem shared by two files of one folder is
+    ambiguous and raises, naming both.
     """
     sr_files, hr_files = _image_files(Path(sr_dir)), _image_files(Path(hr_dir))
     hr_by_name = {p.name: p for p in hr_files}
     pairs = [(p, hr_by_name[p.name]) for p in sr_files if p.name in hr_by_name]
-    taken = {p.name for p, _ in pairs}
-    sr_left = [p for p in sr_files if p.name not in taken]
-    hr_left = [p for p in hr_files if p.name not in taken]
-    hr_by_stem = _by_stem(hr_left, hr_dir)
-    for sr_path in list(sr_left):
-        hr_path = hr_by_stem.get(sr_path.stem)
-        if hr_path is not None and hr_path in hr_left:
-            pairs.append((sr_path, hr_path))
-            sr_left.remove(sr_path)
-            hr_left.remove(hr_path)
-    _by_stem(sr_left, sr_dir)  # same ambiguity check on the SR side
-    return FolderMatch(sorted(pairs), sr_left, hr_left)
+    paired = {p.name for p, _ in pairs}
+    sr_by_stem = _by_stem([p for p in sr_files if p.name not in paired], sr_dir)
+    hr_by_stem = _by_stem([p for p in hr_files if p.name not in paired], hr_dir)
+    pairs += [(sr_by_stem[stem], hr_by_stem[stem]) for stem in sr_by_stem.keys() & hr_by_stem.keys()]
+    return FolderMatch(
+        pairs=sorted(pairs),
+        sr_only=[p for stem, p in sorted(sr_by_stem.items()) if stem not in hr_by_stem],
+        hr_only=[p for stem, p in sorted(hr_by_stem.items()) if stem not in sr_by_stem],
+    )
 
 
 def _by_stem(files: Iterable[Path], folder: str | Path) -> dict[str, Path]:

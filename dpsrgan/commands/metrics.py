@@ -1,11 +1,11 @@
-"""``dpsrgan metrics SR_DIR HR_DIR``: per-image and mean PSNR/SSIM (Y and RGB) of two folders.
+"""dpsrgan metrics SR_DIR HR_DIR: per-image and mean PSNR/SSIM (Y and RGB) of two folders.
 
-Images pair by identical file name, then by stem (``0001.png`` ↔ ``0001.jpg``). Pairs are
-measured and printed; every image without a partner is then reported on stderr as one
-``error:`` line and the exit code is 1, so an incomplete SR folder never passes silently for a
-complete one. No pair at all, unreadable images or differing sizes are errors (exit 2).
-``--json`` prints one JSON document instead of the table; an infinite PSNR (identical
-images) is written as ``null``.
+Images pair by identical file name, then by stem (0001.png <-> 0001.jpg). The pairs are
+measured and printed; then every image without a partner is reported on stderr as one
+"error:" line and the exit code is 1, so an incomplete SR folder never passes silently for a
+complete one. No pair at all, an unreadable image or differing sizes are errors (exit 2).
+--json prints one JSON document instead of the table; an infinite PSNR (identical images) is
+written as null.
 """
 
 from __future__ import annotations
