@@ -1,0 +1,94 @@
+"""Ordered parallel map for the degrade stage: local processes, or Ray Data on a cluster.
+
+Both paths take the same chunks of work and the same picklable function and yield results in
+input order, so the written shards are byte-identical whichever ran them. The local path is a
+``ProcessPoolExecutor`` with a bounded number of chunks in flight (memory stays flat on
+CelebA's 200k images); Ray is imported only when a cluster address is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (affinity-aware)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def process_map(
+    fn: Callable[[Sequence[T]], list[R]],
+    chunks: Sequence[Sequence[T]],
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[list[R]]:
+    """``fn(chunk)`` for every chunk, in order, on ``workers`` processes (1: in this process).
+
+    ``initializer(*initargs)`` runs once per worker process first. At most ``4 * workers``
+    chunks are in flight. Closing the iterator early cancels what has not started.
+    """
+    if workers <= 1:
+        initializer(*initargs)
+        for chunk in chunks:
+            yield fn(chunk)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded parent (tqdm, boto3)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+        pending: deque[Future[list[R]]] = deque()
+        queue = iter(chunks)
+        try:
+            for chunk in queue:
+                pending.append(pool.submit(fn, chunk))
+                if len(pending) >= 4 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ray_map_batches(
+    fn: Callable[..., dict[str, Any]],
+    items: Sequence[dict[str, Any]],
+    address: str,
+    batch_size: int,
+    fn_kwargs: dict[str, Any],
+) -> Iterator[dict[str, Any]]:
+    """Ray Data ``map_batches(fn)`` over ``items`` on the cluster at ``address``; rows in order.
+
+    ``fn(batch, **fn_kwargs)`` takes and returns numpy column batches. Input files must be
+    readable on every node (a shared filesystem or the head node alone), as tasks open them by
+    path. Connects (and later disconnects) only if Ray is not initialised already.
+    """
+    import ray
+
+    connected_here = not ray.is_initialized()
+    if connected_here:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        log.info("running on the Ray cluster at %s", address)
+        dataset = ray.data.from_items(list(items)).map_batches(
+            fn, fn_kwargs=fn_kwargs, batch_size=batch_size, batch_format="numpy", num_cpus=1
+        )
+        yield from dataset.iter_rows()
+    finally:
+        if connected_here:
+            ray.shutdown()

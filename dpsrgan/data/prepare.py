@@ -1,0 +1,266 @@
+"""The degrade stage's work: raw images → sharded HR/LR Parquet per split + a manifest.
+
+Inputs are listed in a fixed order (sorted ids per split), cut into chunks and processed in
+parallel (local processes, or Ray Data when a cluster address is given); results come back in
+input order and stream into fixed-size shards, so the same inputs give the same bytes however
+many workers ran them. Unusable images are skipped and listed; the run fails once they pass
+``data.max_rejected_fraction``. The output directory is built beside the target and renamed
+into place, so it is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from dpsrgan.config import DataParams, DegradeParams
+from dpsrgan.data import celeba, folder
+from dpsrgan.data.raw import FOLDER_IMAGES, source_kind
+from dpsrgan.data.images import RejectedImage, configure_pillow
+from dpsrgan.data.pairs import PairSettings, Task, make_rows
+from dpsrgan.data.parallel import process_map, ray_map_batches
+from dpsrgan.data.shards import MANIFEST, SPLITS, Row, ShardWriter, Split, sha256_file
+from dpsrgan.degradation import DegradationConfig
+from dpsrgan.errors import DpsrganError
+from dpsrgan.storage import redact
+
+log = logging.getLogger(__name__)
+
+CHUNK_IMAGES = 64
+"""Most images per unit of parallel work: enough to amortise IPC, few enough for a smooth bar."""
+_LOGGED_REJECTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one input image became: its rows, or the reason it was rejected."""
+
+    task: Task
+    rows: tuple[Row, ...] = ()
+    reason: str = ""
+
+
+def list_tasks(data: DataParams, raw_dir: Path) -> list[Task]:
+    """Every input image with its split and geometry, sorted by (split, id), capped per split."""
+    kind = source_kind(raw_dir)
+    if kind != data.source:
+        raise DpsrganError(
+            f"{raw_dir} holds a '{kind}' source but data.source={data.source}; rerun the download stage"
+        )
+    if data.source == "celeba":
+        root = celeba.images_dir(raw_dir)
+        partition = celeba.read_partition(raw_dir / celeba.PARTITION)
+        tasks = [Task(name, str(root / name), split, "face") for name, split in partition.items()]
+    else:
+        root = raw_dir / FOLDER_IMAGES
+        rel_paths = folder.list_images(root)
+        splits = folder.assign_splits(rel_paths, data.valid_fraction, data.test_fraction)
+        tasks = [
+            Task(rel, str(root / rel), splits[rel], "patches" if splits[rel] == "train" else "whole")
+            for rel in rel_paths
+        ]
+    tasks.sort(key=lambda task: (SPLITS.index(task.split), task.id))
+    capped: list[Task] = []
+    for split in SPLITS:
+        in_split = [task for task in tasks if task.split == split]
+        capped.extend(in_split[: data.max_images.get(split, len(in_split))])
+    return capped
+
+
+def process_chunk(tasks: Sequence[Task], settings: PairSettings) -> list[Outcome]:
+    """Worker body: each task's rows, or the reason it was rejected (missing files included)."""
+    outcomes = []
+    for task in tasks:
+        try:
+            outcomes.append(Outcome(task, tuple(make_rows(task, settings))))
+        except FileNotFoundError:
+            outcomes.append(Outcome(task, reason="listed but missing from the source"))
+        except RejectedImage as rejected:
+            outcomes.append(Outcome(task, reason=str(rejected)))
+    return outcomes
+
+
+@dataclass
+class _SplitStats:
+    images: int = 0
+    shapes: set[tuple[int, int]] = field(default_factory=set)
+
+
+def prepare(
+    data: DataParams,
+    degrade: DegradeParams,
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    workers: int,
+    ray_address: str | None = None,
+) -> dict[str, Any]:
+    """Build ``out_dir`` (shards per split + ``manifest.json``) from ``raw_dir``; return the manifest."""
+    config = DegradationConfig.from_params(degrade)
+    if data.hr_size % config.scale:
+        raise DpsrganError(f"data.hr_size={data.hr_size} must be divisible by degrade.scale={config.scale} (e.g. 128)")
+    settings = PairSettings(
+        data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, config, degrade.seed
+    )
+    tasks = list_tasks(data, raw_dir)
+    allowed = math.floor(data.max_rejected_fraction * len(tasks))
+    tmp = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    writers = {split: ShardWriter(tmp / split, data.shard_rows) for split in SPLITS}
+    stats = {split: _SplitStats() for split in SPLITS}
+    rejected: list[dict[str, str]] = []
+    try:
+        outcomes = _run(tasks, settings, workers, ray_address)
+        for outcome in tqdm(outcomes, total=len(tasks), desc="degrade", unit="img", disable=None):
+            if outcome.reason:
+                rejected.append(_reject(outcome, raw_dir, len(tasks), allowed, data.max_rejected_fraction, len(rejected)))
+                continue
+            stats[outcome.task.split].images += 1
+            for row in outcome.rows:
+                writers[outcome.task.split].add(row)
+                stats[outcome.task.split].shapes.add((row.height, row.width))
+        shards = {split: writer.close() for split, writer in writers.items()}
+        empty = [split for split in SPLITS if writers[split].rows == 0]
+        if empty:
+            raise DpsrganError(f"no usable images in split(s) {empty}; add images or check data.max_images")
+        manifest = _manifest(data, degrade, tmp, shards, writers, stats, rejected, len(tasks))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    counts = {split: manifest["splits"][split]["rows"] for split in SPLITS}
+    log.info("wrote %s: rows %s, %d rejected of %d inputs", out_dir, counts, len(rejected), len(tasks))
+    return manifest
+
+
+def _run(tasks: list[Task], settings: PairSettings, workers: int, ray_address: str | None) -> Iterator[Outcome]:
+    if ray_address:
+        rows = ray_map_batches(
+            _ray_batch, [_task_columns(task) for task in tasks], ray_address, CHUNK_IMAGES, {"settings": settings}
+        )
+        yield from _outcomes_from_rows(rows)
+        return
+    size = max(1, min(CHUNK_IMAGES, math.ceil(len(tasks) / (4 * workers))))  # a few photos still spread out
+    chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    log.info("degrading %d images on %d process(es)", len(tasks), workers)
+    for outcomes in process_map(
+        _chunk_worker, [(chunk, settings) for chunk in chunks], workers, configure_pillow, (settings.max_image_pixels,)
+    ):
+        yield from outcomes
+
+
+def _chunk_worker(job: tuple[Sequence[Task], PairSettings]) -> list[Outcome]:
+    return process_chunk(*job)
+
+
+def _reject(
+    outcome: Outcome, raw_dir: Path, total: int, allowed: int, fraction: float, already: int
+) -> dict[str, str]:
+    file = Path(outcome.task.path).relative_to(raw_dir).as_posix()
+    entry = {"file": file, "split": outcome.task.split, "reason": outcome.reason}
+    if already < _LOGGED_REJECTS:
+        log.warning("skipping %s: %s", file, outcome.reason)
+    if already + 1 > allowed:
+        raise DpsrganError(
+            f"more than data.max_rejected_fraction={fraction} of the {total} inputs are unusable "
+            f"(now {already + 1}, e.g. {file}: {outcome.reason}); fix the source or raise the fraction"
+        )
+    return entry
+
+
+def _manifest(
+    data: DataParams,
+    degrade: DegradeParams,
+    root: Path,
+    shards: dict[Split, list[Path]],
+    writers: dict[Split, ShardWriter],
+    stats: dict[Split, _SplitStats],
+    rejected: list[dict[str, str]],
+    inputs: int,
+) -> dict[str, Any]:
+    scale = degrade.scale
+    splits = {}
+    for split in SPLITS:
+        shapes = sorted(stats[split].shapes)
+        uniform = len(shapes) == 1
+        splits[split] = {
+            "images": stats[split].images,
+            "rows": writers[split].rows,
+            "hr_shape": [*shapes[0], 3] if uniform else None,
+            "lr_shape": [shapes[0][0] // scale, shapes[0][1] // scale, 3] if uniform else None,
+            "hr_min": [min(h for h, _ in shapes), min(w for _, w in shapes)],
+            "hr_max": [max(h for h, _ in shapes), max(w for _, w in shapes)],
+            "shards": [
+                {"file": path.relative_to(root).as_posix(), "sha256": sha256_file(path)} for path in shards[split]
+            ],
+        }
+    data_used = data.model_dump(mode="json")
+    data_used["uri"] = redact(data.uri)
+    return {
+        "format": "dpsrgan-processed/1",
+        "schema": {"id": "string", "hr": "png", "lr": "png", "height": "int32", "width": "int32"},
+        "scale": scale,
+        "inputs": inputs,
+        "splits": splits,
+        "rejected": rejected,
+        "rejected_fraction": round(len(rejected) / inputs, 6) if inputs else 0.0,
+        "params": {"data": data_used, "degrade": degrade.model_dump(mode="json")},
+    }
+
+
+# --- Ray Data adapters: tasks and outcomes as flat numpy columns -------------------------------
+
+_ROW_FIELDS = ("id", "hr", "lr", "height", "width")
+
+
+def _task_columns(task: Task) -> dict[str, str]:
+    return {"task_id": task.id, "path": task.path, "split": task.split, "geometry": task.geometry}
+
+
+def _ray_batch(batch: dict[str, np.ndarray], settings: PairSettings) -> dict[str, np.ndarray]:
+    """One output row per HR/LR pair, or one per rejected image (``reason`` set, empty pair)."""
+    configure_pillow(settings.max_image_pixels)
+    tasks = [
+        Task(str(i), str(p), str(s), str(g))  # type: ignore[arg-type]
+        for i, p, s, g in zip(batch["task_id"], batch["path"], batch["split"], batch["geometry"], strict=True)
+    ]
+    columns: dict[str, list[Any]] = {key: [] for key in (*_task_columns(tasks[0]), *_ROW_FIELDS, "reason")}
+    for outcome in process_chunk(tasks, settings):
+        rows = outcome.rows or (Row("", b"", b"", 0, 0),)
+        for row in rows:
+            for key, value in _task_columns(outcome.task).items():
+                columns[key].append(value)
+            for key in _ROW_FIELDS:
+                columns[key].append(getattr(row, key))
+            columns["reason"].append(outcome.reason)
+    return {key: np.array(values, dtype=np.int32 if key in ("height", "width") else object) for key, values in columns.items()}
+
+
+def _outcomes_from_rows(rows: Iterator[dict[str, Any]]) -> Iterator[Outcome]:
+    """Regroup consecutive rows of the same input image into one :class:`Outcome`."""
+    current: Task | None = None
+    pairs: list[Row] = []
+    reason = ""
+    for row in rows:
+        task = Task(row["task_id"], row["path"], row["split"], row["geometry"])
+        if task != current:
+            if current is not None:
+                yield Outcome(current, tuple(pairs), reason)
+            current, pairs = task, []
+        reason = row["reason"]
+        if not reason:
+            pairs.append(Row(row["id"], bytes(row["hr"]), bytes(row["lr"]), int(row["height"]), int(row["width"])))
+    if current is not None:
+        yield Outcome(current, tuple(pairs), reason)

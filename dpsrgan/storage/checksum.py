@@ -1,0 +1,118 @@
+"""MD5 verification of fetched files, remembered in a small sidecar so a verified file is not
+hashed (or fetched) again, plus recognising an HTML page saved where an archive should be.
+
+MD5 is what CelebA's authors publish; it guards against truncation and mix-ups, not tampering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+from dpsrgan.errors import DpsrganError
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+class ChecksumError(DpsrganError):
+    """A file's MD5 differs from the expected one."""
+
+
+def md5_file(path: Path) -> str:
+    """Hex MD5 of a file, read in 1 MiB chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _identity(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def is_verified(path: Path, md5: str | None) -> bool:
+    """True when ``path`` exists and its sidecar says it matched ``md5`` and it is unchanged since.
+
+    With no expected MD5 a complete (renamed-into-place) file counts as verified.
+    """
+    if not path.is_file():
+        return False
+    if md5 is None:
+        return True
+    try:
+        record = json.loads(_sidecar(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return record == {"md5": md5.lower(), **_identity(path)}
+
+
+def mark_verified(path: Path, md5: str) -> None:
+    """Write the sidecar that lets :func:`is_verified` skip hashing next time (atomically)."""
+    sidecar = _sidecar(path)
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps({"md5": md5.lower(), **_identity(path)}))
+    os.replace(tmp, sidecar)
+
+
+def verify_md5(path: Path, md5: str | None, label: str) -> None:
+    """Raise :class:`ChecksumError` unless ``path`` hashes to ``md5`` (skipped when None).
+
+    ``label`` names the file for the message (e.g. ``img_align_celeba.zip``); the message says
+    how to override the expectation for a re-packed mirror.
+    """
+    if md5 is None:
+        log.warning("%s: no expected MD5 in data.md5, so it is not verified", label)
+        return
+    actual = md5_file(path)
+    if actual != md5.lower():
+        raise ChecksumError(
+            f"{label}: MD5 {actual} does not match the expected {md5.lower()} (file {path}); "
+            f"the download is corrupt or the mirror re-packed it: fetch it again, or if you trust "
+            f"this copy set data.md5.{label}: {actual} in params.yaml"
+        )
+
+
+# What the start of an HTML page looks like, and what Drive's pages say, most specific first.
+_HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<meta|<title)", re.IGNORECASE)
+_PAGE_KINDS = (
+    (re.compile(rb"too many users|quota exceeded|download quota", re.IGNORECASE),
+     "Google Drive's download-quota page ('too many users have viewed or downloaded this file')"),
+    (re.compile(rb"virus scan warning|download-form|can't scan this file|confirm=", re.IGNORECASE),
+     "Google Drive's large-file confirmation page"),
+    (re.compile(rb"accounts\.google\.com|sign in|log ?in", re.IGNORECASE),
+     "a login page"),
+)
+
+
+def describe_html(head: bytes) -> str | None:
+    """If ``head`` (the first KiB or so of a file) is an HTML page, say which kind; else None."""
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    if not _HTML_START.match(head):
+        return None
+    for pattern, kind in _PAGE_KINDS:
+        if pattern.search(head):
+            return kind
+    return "an HTML page"
+
+
+def reject_html(path: Path, label: str, head_bytes: int = 64 * 1024) -> None:
+    """Raise when the file at ``path`` is an HTML page saved in place of the real file."""
+    with open(path, "rb") as handle:
+        kind = describe_html(handle.read(head_bytes))
+    if kind is not None:
+        raise DpsrganError(
+            f"{label}: {path} is {kind}, not the file itself; delete it and fetch again, "
+            f"or point data.uri at a mirror (s3://..., https://...) or a local copy"
+        )
