@@ -50,6 +50,9 @@ class DataParams(_Section):
     """HR patch / face size in pixels (the paper: 128)."""
     patch_stride: int = Field(64, ge=8)
     """Folder sources: stride of the grid that cuts train photos into HR patches."""
+    eval_max_side: int = Field(512, ge=16)
+    """Folder sources: valid/test images are centre-cropped to at most this many pixels per side
+    (and to a multiple of the scale), so evaluation on whole images stays fast."""
     valid_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
     max_images: dict[Literal["train", "valid", "test"], int] = Field(default_factory=dict)
