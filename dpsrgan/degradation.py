@@ -8,8 +8,8 @@ instead of mirroring and computes in 8-bit fixed point. A model trained on one k
 when tested on another, so we re-implement MATLAB's ``imresize`` (after its ``contributions``
 function) as one dense weight matrix per axis, ``out = W_h @ image @ W_w.T``, cached per
 (length, size): CelebA-scale degradation is two small matrix products per image. For uint8
-images MATLAB rounds to uint8 after each axis; :func:`bicubic_downscale` does the same and so
-reproduces MATLAB's uint8 output bit for bit (tests/test_degradation.py checks MATLAB's
+images MATLAB rounds to uint8 after each axis; :func:`imresize_uint8` (and so
+:func:`bicubic_downscale`) does the same and reproduces MATLAB's uint8 output bit for bit (tests/test_degradation.py checks MATLAB's
 published numbers).
 
 The optional real-world branch (``DegradationConfig.real_world``; the paper's named future work)
@@ -135,7 +135,7 @@ def imresize(
     Give ``scale`` (output size = ``ceil(scale * size)``, as MATLAB) or ``output_shape``
     ``(height, width)`` (per-axis scales = output / input, as MATLAB). Returns float64, neither
     rounded nor clipped: bicubic overshoots near edges and callers decide. For uint8 → uint8
-    exactly as MATLAB does it on uint8 images, use :func:`bicubic_downscale`.
+    exactly as MATLAB does it on uint8 images, use :func:`imresize_uint8`.
     """
     if image.ndim not in (2, 3):
         raise ValueError(f"imresize expects an HW or HWC array, got shape {image.shape}")
@@ -143,17 +143,32 @@ def imresize(
     return _resize(image, size, scales, quantise=False)
 
 
+def imresize_uint8(
+    image: np.ndarray,
+    scale: float | None = None,
+    output_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """MATLAB ``imresize(image, ...)`` on a uint8 image, bit for bit: uint8 in, uint8 out.
+
+    MATLAB rounds (half away from zero) and clips to uint8 after *each* axis; rounding
+    :func:`imresize`'s float result once instead differs by 1 on a few pixels. Size rules as
+    :func:`imresize`.
+    """
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"imresize_uint8 expects a uint8 HW or HWC array, got {image.dtype} {image.shape}")
+    size, scales = _output_plan(image.shape, scale, output_shape)
+    return _resize(image, size, scales, quantise=True).astype(np.uint8)
+
+
 def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
     """uint8 HR (HWC or HW) → uint8 LR of exactly ``size / scale``: MATLAB's uint8 ``imresize``.
 
-    Bit-identical to MATLAB ``imresize(hr, 1/scale, 'bicubic')`` on a uint8 image, which rounds
-    to uint8 after each axis (rows first); this differs from rounding :func:`imresize`'s float
-    result once, by at most 1 on a few pixels. H and W must be divisible by ``scale`` so that SR
-    output and HR line up pixel for pixel.
+    Bit-identical to MATLAB ``imresize(hr, 1/scale, 'bicubic')`` on a uint8 image (see
+    :func:`imresize_uint8`). H and W must be divisible by ``scale`` so that SR output and HR
+    line up pixel for pixel.
     """
     _check_hr(hr, scale)
-    size = (hr.shape[0] // scale, hr.shape[1] // scale)
-    return _resize(hr, size, (1 / scale, 1 / scale), quantise=True).astype(np.uint8)
+    return imresize_uint8(hr, output_shape=(hr.shape[0] // scale, hr.shape[1] // scale))
 
 
 def _check_hr(hr: np.ndarray, scale: int) -> None:

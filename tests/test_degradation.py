@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dpsrgan.config import DegradeParams
-from dpsrgan.degradation import DegradationConfig, bicubic_downscale, degrade, imresize
+from dpsrgan.degradation import DegradationConfig, bicubic_downscale, degrade, imresize, imresize_uint8
 from dpsrgan.errors import DpsrganError
 
 # MATLAB reference results quoted in the GNU Octave image package's imresize.m (the 2022 rewrite
@@ -56,6 +56,15 @@ def _round(image: np.ndarray) -> np.ndarray:
 
 def test_bicubic_downscale_reproduces_matlab_uint8_output_exactly():
     np.testing.assert_array_equal(bicubic_downscale(IN, 2), MATLAB_HALF)
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"), [(0.5, MATLAB_HALF), (1 / 3, MATLAB_THIRD), (1.5, MATLAB_UP_1_5)]
+)
+def test_imresize_uint8_reproduces_matlab_exactly(scale, expected):
+    out = imresize_uint8(IN, scale)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
 
 
 @pytest.mark.parametrize(
