@@ -9,8 +9,11 @@ loads with ``torch.load(weights_only=True)`` (no pickled code runs)::
      "provenance": {...},                                # whatever the caller passed: run id, data hash, ...
      "saved_with": {"dpsrgan": "0.1.0", "torch": "2.13.0"}}
 
-Writes go to a temporary file in the target directory and are renamed over the target
-(``os.replace``), so a crash never leaves a half-written checkpoint under the real name.
+:func:`save_generator` / :func:`load_generator` write and rebuild it. Underneath, any checkpoint
+(the training loop's full states too) goes through :func:`atomic_torch_save` — a temporary file
+in the target directory renamed over the target (``os.replace``), so a crash never leaves a
+half-written file under the real name — and :func:`read_checkpoint`, the weights-only load that
+turns every unreadable file into one :class:`~dpsrgan.errors.DpsrganError` line naming it.
 """
 
 from __future__ import annotations
@@ -67,18 +70,22 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(weights_only=True)`` with every way a file can be unreadable turned into one
-    :class:`DpsrganError` line naming it."""
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Any checkpoint dict written by :func:`atomic_torch_save` (training states included),
+    loaded with ``torch.load(weights_only=True)``; every way the file can be missing, cut short,
+    foreign or carry pickled code is one :class:`DpsrganError` line naming it."""
     path = Path(path)
     if not path.is_file():
         raise DpsrganError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except _UNREADABLE as error:
         raise DpsrganError(
             f"{path}: not loadable as a weights-only PyTorch file (truncated, foreign or pickled code): {_reason(error)}"
         ) from error
+    if not isinstance(checkpoint, dict):
+        raise DpsrganError(f"{path}: expected a checkpoint dict, found a {type(checkpoint).__name__}")
+    return checkpoint
 
 
 def _reason(error: Exception) -> str:
@@ -109,11 +116,11 @@ def save_generator(model: nn.Module, path: str | os.PathLike, **provenance: Any)
     return atomic_torch_save(checkpoint, path)
 
 
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint dict (see the module docstring), after checking that it is one."""
-    checkpoint = load_torch_file(path, map_location)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        found = sorted(checkpoint)[:6] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+def read_generator_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A generator checkpoint dict (see the module docstring), after checking that it is one."""
+    checkpoint = read_checkpoint(path, map_location)
+    if checkpoint.get("format") != FORMAT:
+        found = sorted(map(str, checkpoint))[:6]
         raise DpsrganError(
             f"{path}: not a DPSRGAN generator checkpoint (found {found}); save one with dpsrgan.save_generator"
         )
@@ -127,7 +134,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Generator:
     """Rebuild the generator a checkpoint describes, load its weights, return it in eval mode."""
-    checkpoint = read_checkpoint(path, map_location)
+    checkpoint = read_generator_checkpoint(path, map_location)
     try:
         model = Generator.from_config(checkpoint["architecture"])
     except (DpsrganError, TypeError) as error:

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from dpsrgan import load_generator, save_generator
-from dpsrgan.checkpoint import atomic_torch_save, read_checkpoint, unwrap
+from dpsrgan.checkpoint import atomic_torch_save, read_checkpoint, read_generator_checkpoint, unwrap
 from dpsrgan.errors import DpsrganError
 from dpsrgan.models.generator import Generator
 from tests.fixtures.services import free_port
@@ -33,7 +33,7 @@ def test_round_trip_restores_weights_config_and_provenance(tmp_path):
         assert key == key2 and torch.equal(value, value2)
     lr = torch.rand(1, 3, 7, 9)
     torch.testing.assert_close(loaded(lr), model.eval()(lr), rtol=0, atol=0)
-    assert read_checkpoint(path)["provenance"] == {"run_id": "abc123", "epochs": 3, "data": {"md5": "00d2", "sizes": [128, 32]}}
+    assert read_generator_checkpoint(path)["provenance"] == {"run_id": "abc123", "epochs": 3, "data": {"md5": "00d2", "sizes": [128, 32]}}
 
 
 def test_file_is_plain_data_for_weights_only_loading(tmp_path):
@@ -96,6 +96,18 @@ def test_unreadable_and_foreign_files_are_clear_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(DpsrganError, match="notes.txt: not loadable"):
         read_checkpoint(tmp_path / "notes.txt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(DpsrganError, match="list.pt: expected a checkpoint dict, found a list"):
+        read_checkpoint(tmp_path / "list.pt")
+
+
+def test_read_checkpoint_reads_any_saved_state(tmp_path):
+    """Training states (optimiser, step, RNG) go through the same atomic save / safe load."""
+    state = {"step": 7, "optimizer": torch.optim.Adam(tiny().parameters()).state_dict(), "rng": torch.get_rng_state()}
+    loaded = read_checkpoint(atomic_torch_save(state, tmp_path / "state.pt"))
+    assert loaded["step"] == 7 and torch.equal(loaded["rng"], state["rng"])
+    with pytest.raises(DpsrganError, match="state.pt: not a DPSRGAN generator checkpoint"):
+        read_generator_checkpoint(tmp_path / "state.pt")
 
 
 def test_mismatched_architecture_is_a_clear_error(tmp_path):

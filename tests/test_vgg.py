@@ -179,7 +179,7 @@ def test_bad_local_files_are_clear_errors(fake_vgg, tmp_path):
         load_vgg19_state_dict(str(partial))
     not_a_dict = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], not_a_dict)
-    with pytest.raises(DpsrganError, match="expected a state dict"):
+    with pytest.raises(DpsrganError, match="list.pth: expected a checkpoint dict, found a list"):
         load_vgg19_state_dict(str(not_a_dict))
 
 

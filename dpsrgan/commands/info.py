@@ -42,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
 
 def summarize(path: Path) -> dict[str, Any]:
     """The checkpoint's architecture, receptive field, parameter counts and provenance."""
-    from dpsrgan.checkpoint import read_checkpoint
+    from dpsrgan.checkpoint import read_generator_checkpoint
     from dpsrgan.models.discriminator import Discriminator, srgan_discriminator_parameter_count
     from dpsrgan.models.generator import Generator
 
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_generator_checkpoint(path)
     generator = Generator.from_config(checkpoint["architecture"])
     discriminator = Discriminator(in_channels=generator.config["in_channels"])
     g_params = _count(generator)

@@ -22,14 +22,13 @@ import hashlib
 import logging
 import re
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
-from dpsrgan.checkpoint import load_torch_file
+from dpsrgan.checkpoint import read_checkpoint
 from dpsrgan.errors import DpsrganError
 
 logger = logging.getLogger(__name__)
@@ -132,11 +131,10 @@ def _load_checked(path: Path, origin: str | None = None) -> dict[str, torch.Tens
                 f"{match.group(1)}; the file is corrupt or not torchvision's VGG19 — delete it and fetch it again"
             )
     try:
-        state = load_torch_file(path)
+        state = read_checkpoint(path)
     except DpsrganError as error:
-        raise DpsrganError(f"VGG19 weights {origin}: {error}") from error
-    if not isinstance(state, Mapping):
-        raise DpsrganError(f"{origin}: expected a state dict with features.N.weight keys, got {type(state).__name__}")
+        where = "" if origin == str(path) else f" {origin}"
+        raise DpsrganError(f"VGG19 weights{where}: {error}; expected torchvision's vgg19-dcbb9e9d.pth") from error
     for index, (out_channels, in_channels) in CONV_SHAPES.items():
         for suffix, shape in (("weight", (out_channels, in_channels, 3, 3)), ("bias", (out_channels,))):
             tensor = state.get(f"features.{index}.{suffix}")
