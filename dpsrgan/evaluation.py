@@ -21,11 +21,10 @@ downloaded offline, so :func:`lpips_status` detects them and the metrics carry a
 from __future__ import annotations
 
 import importlib.util
-import io
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from dpsrgan.checkpoint import load_generator
+from dpsrgan.data.shards import decode_png, shard_paths
 from dpsrgan.degradation import imresize
 from dpsrgan.errors import DpsrganError
-from dpsrgan.inference import Upscaler
+from dpsrgan.inference.engine import Upscaler
 from dpsrgan.metrics import METRIC_NAMES, image_metrics
 
 logger = logging.getLogger(__name__)
@@ -75,18 +75,6 @@ def _load_lpips() -> torch.nn.Module | None:
     import lpips  # optional: only present when the user installed it with its weights
 
     return lpips.LPIPS(net="alex", verbose=False).eval()
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes → uint8 HWC RGB."""
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
@@ -197,7 +185,7 @@ def _local_batches(split_dir: Path, batch_size: int) -> Iterator[dict[str, list[
     """The in-process reader: the split's Parquet shards in order, ``batch_size`` rows at a time."""
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(str(split_dir), format="parquet")
+    dataset = ds.dataset([str(path) for path in shard_paths(split_dir)], format="parquet")
     for record_batch in dataset.to_batches(columns=["id", "hr", "lr"], batch_size=batch_size):
         yield record_batch.to_pydict()
 
@@ -214,10 +202,10 @@ def evaluate_split(
 ) -> pd.DataFrame:
     """Per-image metrics of every method on one split, long format (one row per image × method).
 
-    ``use_ray``: Ray Data actors (``actors`` of them, ``cpus_per_actor`` each) on the Ray the
-    caller initialised; else in this process (tiny runs and tests).
+    ``use_ray``: Ray Data actors (an autoscaling pool of up to ``actors``, ``cpus_per_actor``
+    each) on the Ray the caller initialised; else in this process (tiny runs and tests).
     """
-    shards = sorted(Path(split_dir).glob("*.parquet"))
+    shards = shard_paths(split_dir)
     if not shards:
         raise DpsrganError(f"{split_dir}: no Parquet shards; run the degrade stage (dvc repro degrade)")
     missing = set(("pretrained", "gan")) - set(checkpoints)
@@ -233,7 +221,7 @@ def evaluate_split(
             fn_constructor_kwargs={"checkpoints": dict(checkpoints), "settings": settings},
             batch_size=batch_size,
             batch_format="numpy",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus_per_actor,
         )
         frame = results.to_pandas()
@@ -288,7 +276,8 @@ def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
     )
     lines = [
         f"Test split: {summary['test_images']} images ({dataset}); ×4; PSNR/SSIM with a border crop of the scale.",
-        "Paper numbers: CelebA ×4 (Table: PSNR dB / SSIM / MOS). MOS needs human raters: not measured here.",
+        "Paper numbers: CelebA ×4 (PSNR dB / SSIM / MOS; the paper does not say Y or RGB). "
+        "MOS needs human raters: not measured here.",
         "",
         header,
         "|" + "---|" * (header.count("|") - 1),
@@ -306,7 +295,7 @@ def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
         if lpips_col:
             cells.append(_fmt(row.get("lpips"), 4))
         params = row.get("num_params")
-        cells.append("–" if params is None else f"{params / 1e6:.2f}M" if params else "0")
+        cells.append("–" if params is None else f"{params:,}")
         cells.append(_fmt(row.get("ms_per_image"), 2))
         lines.append("| " + " | ".join(cells) + " |")
     if not lpips_col:
@@ -330,9 +319,9 @@ def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) ->
     lrs = [decode_png(bytes(value)) for value in rows["lr"]]
     hrs = [decode_png(bytes(value)) for value in rows["hr"]]
     images, _ = evaluator.super_resolve(lrs)
-    titles = ["LR (nearest)", "Bicubic", LABELS["pretrained"], LABELS["gan"], "HR"]
+    titles = ["LR", "bicubic", "pretrained", "DPSRGAN", "HR"]
     gap, header = 4, 16
-    cell_w = max(hr.shape[1] for hr in hrs)
+    cell_w = max(64, *(hr.shape[1] for hr in hrs))  # room for the column titles
     heights = [hr.shape[0] for hr in hrs]
     canvas = Image.new("RGB", (len(titles) * (cell_w + gap) + gap, header + sum(heights) + gap * (len(hrs) + 1)), "white")
     draw = ImageDraw.Draw(canvas)
@@ -346,3 +335,37 @@ def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) ->
             canvas.paste(cell, (gap + column * (cell_w + gap), top))
         top += heights[index] + gap
     return canvas
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Everything the evaluate stage writes."""
+
+    per_image: pd.DataFrame
+    summary: dict[str, Any]
+    table: str
+    grid: Image.Image
+
+
+def evaluate(
+    split_dir: Path,
+    checkpoints: Mapping[str, str],
+    settings: EvalSettings,
+    *,
+    batch_size: int,
+    grid_images: int,
+    dataset: str,
+    use_ray: bool = True,
+    actors: int = 1,
+    cpus_per_actor: float = 1.0,
+) -> EvaluationReport:
+    """Per-image metrics (Ray Data or in-process), their summary, the paper-style table and the
+    sample grid (the grid re-runs :class:`BatchEvaluator` on the first ``grid_images`` rows)."""
+    per_image = evaluate_split(
+        split_dir, checkpoints, settings,
+        batch_size=batch_size, use_ray=use_ray, actors=actors, cpus_per_actor=cpus_per_actor,
+    )
+    lpips_note = lpips_status()[1] if settings.lpips else "disabled (evaluate.lpips: false)"
+    summary = summarize(per_image, parameter_counts(checkpoints), lpips_note)
+    grid = sample_grid(BatchEvaluator(checkpoints, replace(settings, lpips=False)), sample_rows(split_dir, grid_images))
+    return EvaluationReport(per_image, summary, paper_table(summary, dataset), grid)

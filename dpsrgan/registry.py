@@ -165,3 +165,94 @@ class RegisteredVersion:
     @property
     def challenger_uri(self) -> str:
         return f"models:/{self.name}@{CHALLENGER}"
+
+
+def registry_metrics(summary: Mapping[str, Any], candidate: str = "gan") -> dict[str, float]:
+    """Evaluation summary (the evaluate stage's metrics JSON) → MLflow metrics for the version's
+    run: the candidate's own numbers unprefixed (``psnr_y``: what the promotion gate reads), the
+    baselines prefixed (``pretrained.psnr_y``, ``bicubic.psnr_y``); non-numbers dropped."""
+    metrics: dict[str, float] = {}
+    for section, values in summary.items():
+        if isinstance(values, Mapping):
+            prefix = "" if section == candidate else f"{section}."
+            metrics.update(
+                {f"{prefix}{key}": float(value) for key, value in values.items()
+                 if isinstance(value, int | float) and not isinstance(value, bool)}
+            )
+        elif isinstance(values, int | float) and not isinstance(values, bool):
+            metrics[section] = float(values)
+    if not any(key in metrics for key in ("psnr_y", "ssim_y")):
+        raise DpsrganError(f"evaluation metrics have no {candidate!r} section with psnr_y/ssim_y; rerun the evaluate stage")
+    return metrics
+
+
+def register_generator(
+    checkpoint: Path,
+    *,
+    registered_model: str,
+    experiment: str,
+    metrics: Mapping[str, float],
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    artifacts: tuple[Path, ...] = (),
+    tracking_uri: str | None = None,
+) -> RegisteredVersion:
+    """Log ``checkpoint`` as the pyfunc model on a new run and register it as a new version.
+
+    The run carries ``metrics`` (the promotion gate reads them), ``params``, ``tags`` (lineage)
+    and ``artifacts`` (evaluation reports, under ``evaluation/``); the version gets the lineage
+    tags and ``eval.<metric>`` tags too, and the ``challenger`` alias.
+    """
+    import mlflow
+
+    from dpsrgan.serving import log_pyfunc
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    client = connect(uri)
+    mlflow.set_tracking_uri(uri)
+    registry_call(lambda: mlflow.set_experiment(experiment), f"experiment {experiment!r}")
+    with mlflow.start_run(run_name="register") as run:
+        mlflow.set_tags(dict(tags))
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics(dict(metrics))
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
+        info = log_pyfunc(Path(checkpoint), registered_model_name=registered_model)
+    version = str(info.registered_model_version)
+    version_tags = {**tags, **{f"eval.{k}": f"{v:.6g}" for k, v in metrics.items() if "." not in k}}
+    for key, value in version_tags.items():
+        registry_call(lambda k=key, v=value: client.set_model_version_tag(registered_model, version, k, v), "tagging")
+    registry_call(lambda: client.set_registered_model_alias(registered_model, CHALLENGER, version), "setting alias")
+    logger.info("registered %s v%s (run %s) as @%s", registered_model, version, run.info.run_id, CHALLENGER)
+    return RegisteredVersion(registered_model, version, run.info.run_id, info.model_uri)
+
+
+def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
+    """The generator behind ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``).
+
+    Downloads only the model's ``MLmodel`` and weights file and loads the weights with
+    :func:`dpsrgan.load_generator` (``weights_only``): no code from the registry runs here.
+    """
+    import tempfile
+
+    import mlflow
+
+    from dpsrgan.checkpoint import load_generator
+    from dpsrgan.serving import WEIGHTS_KEY
+
+    check_reachable(mlflow.get_tracking_uri())
+    with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp:
+        mlmodel = registry_call(
+            lambda: mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp),
+            uri,
+        )
+        spec = yaml.safe_load(Path(mlmodel).read_text()) or {}
+        try:
+            weights_path = spec["flavors"]["python_function"]["artifacts"][WEIGHTS_KEY]["path"]
+        except (KeyError, TypeError):
+            raise DpsrganError(f"{uri}: not a DPSRGAN pyfunc model (no {WEIGHTS_KEY!r} artifact in its MLmodel)") from None
+        weights = registry_call(
+            lambda: mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/{weights_path}", dst_path=tmp),
+            uri,
+        )
+        return load_generator(weights, map_location=str(device))

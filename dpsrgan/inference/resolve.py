@@ -32,8 +32,7 @@ def resolve_model(spec: str, device: str | torch.device = "cpu") -> nn.Module:
 
 
 def _load_registry_model(uri: str, device: str | torch.device) -> nn.Module:
-    """Registry branch: filled in by the tracking module (MLflow download → load_generator)."""
-    raise DpsrganError(
-        f"--model {uri}: registry models need the tracking extra (MLflow registry support is not "
-        "installed in this build); download the checkpoint and pass its path instead"
-    )
+    """Registry branch: download the version's weights from MLflow, load with load_generator."""
+    from dpsrgan.registry import load_registered_generator
+
+    return load_registered_generator(uri, device)

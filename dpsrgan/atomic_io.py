@@ -1,0 +1,39 @@
+"""Atomic output writes: a temp file beside the target, fsync, then ``os.replace``.
+
+DVC hashes stage outputs after the command ends; a crash mid-write must leave either the old
+file or nothing, never a truncated file under the real name that a later run could trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (parents created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, value: Any) -> Path:
+    """Indented JSON in insertion order with a final newline; NaN/inf are refused (not JSON)."""
+    return write_text_atomic(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
