@@ -23,6 +23,7 @@ COMMANDS = {
     "metrics": "dpsrgan.commands.metrics",
     "info": "dpsrgan.commands.info",
     "promote": "dpsrgan.commands.promote",
+    "submit": "dpsrgan.commands.submit",
 }
 
 

@@ -1,0 +1,65 @@
+"""The cluster-side half of ``dpsrgan submit --fetch-outs``: ``dvc repro`` in a Ray job.
+
+    python -m dpsrgan.cluster_job [dvc repro arguments...]
+
+Run by Ray as the job's entrypoint, in the job's unpacked working directory (the repo without
+``.git``, data or DVC cache). It
+
+1. copies that directory to a private scratch directory: Ray unpacks a package once per node
+   and shares it between every job with the same content, so writing outs there would race;
+2. runs ``dvc repro --pull`` without git (``core.no_scm``): unchanged upstream outs come from
+   the DVC remote, never from the job package;
+3. runs ``dvc push``, so the new outs are in the remote;
+4. prints ``dvc.lock`` as one marked log line (:func:`dpsrgan.submit.encode_lock`) that the
+   submitting ``dpsrgan submit`` turns back into its local ``dvc.lock`` before ``dvc pull``.
+
+The scratch copy is removed on success and kept (its path logged) on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from dpsrgan.submit import encode_lock
+
+logger = logging.getLogger("dpsrgan.cluster_job")
+
+
+def _dvc(args: Sequence[str], cwd: Path) -> None:
+    logger.info("$ dvc %s", " ".join(args))
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd)
+    if done.returncode != 0:
+        raise SystemExit(f"dvc {args[0]} failed with exit code {done.returncode} (scratch copy kept in {cwd})")
+
+
+def push_targets(repro_args: Sequence[str]) -> list[str]:
+    """``dvc push`` arguments for the stages a ``dvc repro`` ran: its targets with their deps.
+
+    Every ``dvc repro`` option is a flag, so the positional arguments are exactly the targets.
+    """
+    targets = [arg for arg in repro_args if not arg.startswith("-")]
+    return ["--with-deps", *targets] if targets else []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    repro_args = list(sys.argv[1:] if argv is None else argv)
+    scratch = Path(tempfile.mkdtemp(prefix="dpsrgan-job-"))
+    shutil.copytree(Path.cwd(), scratch, symlinks=True, dirs_exist_ok=True)
+    logger.info("running in a private copy of the job package: %s", scratch)
+    _dvc(["config", "--local", "core.no_scm", "true"], scratch)
+    _dvc(["repro", "--pull", *repro_args], scratch)
+    _dvc(["push", *push_targets(repro_args)], scratch)
+    print(encode_lock((scratch / "dvc.lock").read_bytes()), flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

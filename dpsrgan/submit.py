@@ -1,0 +1,365 @@
+"""Run a pipeline command on a Ray cluster through Ray's job server and bring its results back.
+
+``dpsrgan submit -- dvc repro`` is ``ray job submit --working-dir . -- dvc repro`` with the
+project's rules built in:
+
+* **A small job package.** The working directory is the repo root minus :data:`JOB_EXCLUDES`
+  (``.git``, the DVC cache, data, MLflow stores, virtualenvs, outputs). Data reaches the
+  workers through S3 (the DVC remote, ``ray.storage_path``), never through the package.
+* **A pinned cluster environment.** The runtime env carries code and settings only (no
+  ``pip``/``conda``): the cluster's Python environment comes from its image or setup commands
+  (``infra/ray``), so nothing is re-installed per job.
+* **No credentials in transit.** Ray writes every job's ``runtime_env`` — ``env_vars``
+  included — in plain text to ``runtime_env_agent.log`` on each node, and shows it in
+  ``ray job list``. So only the non-secret settings in :data:`FORWARDED_ENV` travel with the
+  job; the cluster gets credentials from its own identity (EC2 instance profile, a Kubernetes
+  Secret, or the environment of ``ray start``). Secret-looking names are refused.
+* **Provenance without .git.** The commit (and whether the tree was dirty) goes into the job
+  metadata and ``DPSRGAN_GIT_COMMIT`` / ``DPSRGAN_GIT_DIRTY``, since ``.git`` stays home.
+* **Results come back.** Checkpoints live in ``ray.storage_path`` and runs on the shared MLflow
+  server (``MLFLOW_TRACKING_URI`` is forwarded). With ``fetch_outs``, ``dvc repro`` runs on
+  the cluster through :mod:`dpsrgan.cluster_job`, which pushes the outs to the DVC remote and
+  hands ``dvc.lock`` back through the job log; locally ``dvc.lock`` is replaced and
+  ``dvc pull`` checks the outs out, as if ``dvc repro`` had run here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import getpass
+import gzip
+import logging
+import os
+import re
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from dpsrgan.atomic_io import write_bytes_atomic
+from dpsrgan.errors import DpsrganError
+
+logger = logging.getLogger(__name__)
+
+# gitwildmatch patterns relative to the repo root (a leading "/" anchors at the root, so
+# "/data/" leaves the dpsrgan/data package in). Everything large or secret stays home.
+JOB_EXCLUDES: tuple[str, ...] = (
+    ".git/",
+    ".dvc/cache/",
+    ".dvc/tmp/",
+    ".dvc/config.local",  # `dvc remote modify --local` puts credentials here
+    ".venv/",
+    "venv/",
+    "__pycache__/",
+    "*.pyc",
+    ".pytest_cache/",
+    "*.egg-info/",
+    "/data/",
+    "/models/",
+    "/outputs/",
+    "/mlruns/",
+    "/mlartifacts/",
+    "/mlflow.db",
+    "/dvc_plots/",
+    "/.ray/",
+    "/benchmarks/results/",
+    "/infra/ray/.build/",
+)
+
+# Settings a job needs and that are safe to show in Ray's logs and job list.
+FORWARDED_ENV: tuple[str, ...] = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
+
+# Names that look like credentials are never forwarded, even when asked for with --env.
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
+
+LOCK_MARKER = "DPSRGAN_DVC_LOCK "
+"""Prefix of the job-log line that carries the cluster's new ``dvc.lock`` (gzip + base64)."""
+
+_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """Everything ``dpsrgan submit`` needs; built from argv by :mod:`dpsrgan.commands.submit`."""
+
+    command: tuple[str, ...]
+    """The command to run on the cluster, e.g. ``("dvc", "repro")``."""
+    address: str
+    """The Ray job server, e.g. ``http://127.0.0.1:8265``."""
+    repo_root: Path
+    fetch_outs: bool = False
+    wait: bool = True
+    submission_id: str | None = None
+    extra_env: tuple[str, ...] = ()
+    """More environment variable names to forward (values come from the environment only)."""
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def resolve_address(explicit: str | None, environ: Mapping[str, str]) -> str:
+    """The job server URL: ``--address``, then ``RAY_API_SERVER_ADDRESS``, then ``RAY_ADDRESS``.
+
+    The same order as ``ray job submit``; only an ``http(s)://`` dashboard URL can take jobs.
+    """
+    for source, value in (
+        ("--address", explicit),
+        ("RAY_API_SERVER_ADDRESS", environ.get("RAY_API_SERVER_ADDRESS")),
+        ("RAY_ADDRESS", environ.get("RAY_ADDRESS")),
+    ):
+        if not value:
+            continue
+        if not value.startswith(("http://", "https://")):
+            raise DpsrganError(
+                f"{source}={value!r} is not a job server URL; pass the dashboard address, "
+                "e.g. --address http://127.0.0.1:8265"
+            )
+        return value.rstrip("/")
+    raise DpsrganError(
+        "no Ray cluster given; pass --address http://HEAD:8265 or set RAY_API_SERVER_ADDRESS "
+        "(for a remote cluster, `ray dashboard infra/ray/cluster-aws.yaml` forwards it to 8265)"
+    )
+
+
+def find_repo_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding ``dvc.yaml``, ``.dvc`` or ``.git``."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if any((candidate / marker).exists() for marker in ("dvc.yaml", ".dvc", ".git")):
+            return candidate
+    raise DpsrganError(f"{start}: not inside a DVC/git project; run from the repo or pass --working-dir")
+
+
+def forwarded_env(
+    environ: Mapping[str, str], extra_names: Sequence[str] = ()
+) -> dict[str, str]:
+    """The job's ``env_vars``: the non-secret settings that are set here, nothing else.
+
+    Raises for an extra name that looks like a credential and for a tracking URI that embeds
+    one (``http://user:password@host``): Ray would write either to every node's logs.
+    """
+    for name in extra_names:
+        if _SECRET_NAME.search(name):
+            raise DpsrganError(
+                f"--env {name}: credentials are not forwarded (Ray logs a job's env_vars on every "
+                "node); give them to the cluster itself (instance profile, Kubernetes Secret, or "
+                "the environment of `ray start`)"
+            )
+    env = {name: environ[name] for name in (*FORWARDED_ENV, *extra_names) if environ.get(name)}
+    uri = env.get("MLFLOW_TRACKING_URI", "")
+    if urlsplit(uri).password is not None:
+        raise DpsrganError(
+            "MLFLOW_TRACKING_URI contains a password; use a plain URL and give the cluster "
+            "MLFLOW_TRACKING_USERNAME/PASSWORD through its own environment"
+        )
+    return env
+
+
+def git_provenance(repo_root: Path) -> tuple[str | None, bool]:
+    """``(commit, dirty)`` of the repo, or ``(None, False)`` outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo_root, capture_output=True, text=True, check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None, False
+    return commit, bool(status.strip())
+
+
+def build_runtime_env(
+    repo_root: Path, environ: Mapping[str, str], extra_env: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The job's runtime env: the repo as working_dir minus the excludes, settings, provenance."""
+    env_vars = forwarded_env(environ, extra_env)
+    commit, dirty = git_provenance(repo_root)
+    if commit:
+        env_vars["DPSRGAN_GIT_COMMIT"] = commit
+        env_vars["DPSRGAN_GIT_DIRTY"] = "1" if dirty else "0"
+    return {"working_dir": str(repo_root), "excludes": list(JOB_EXCLUDES), "env_vars": env_vars}
+
+
+def job_entrypoint(command: Sequence[str], fetch_outs: bool) -> str:
+    """The shell line Ray runs; with ``fetch_outs`` a ``dvc repro`` goes through cluster_job."""
+    if not command:
+        raise DpsrganError("nothing to run; give the command after --, e.g. dpsrgan submit -- dvc repro")
+    if not fetch_outs:
+        return shlex.join(command)
+    if list(command[:2]) != ["dvc", "repro"]:
+        raise DpsrganError(
+            f"--fetch-outs brings back DVC outs, so the command must be `dvc repro [...]`, "
+            f"got `{shlex.join(command)}`"
+        )
+    return shlex.join(["python", "-m", "dpsrgan.cluster_job", *command[2:]])
+
+
+def new_submission_id() -> str:
+    """A readable, unique job id: ``dpsrgan-20261126-081500-1a2b3c``."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"dpsrgan-{stamp}-{secrets.token_hex(3)}"
+
+
+def encode_lock(lock: bytes) -> str:
+    """The log line that carries ``dvc.lock`` back to the submitting machine."""
+    return LOCK_MARKER + base64.b64encode(gzip.compress(lock, mtime=0)).decode("ascii")
+
+
+def decode_lock(logs: str) -> bytes | None:
+    """The last ``dvc.lock`` carried in ``logs`` (see :func:`encode_lock`), or None."""
+    found = None
+    for line in logs.splitlines():
+        if line.startswith(LOCK_MARKER):
+            found = gzip.decompress(base64.b64decode(line[len(LOCK_MARKER):].strip()))
+    return found
+
+
+class _LineFilter:
+    """Re-chunks streamed log text into whole lines and drops the ``dvc.lock`` carrier line."""
+
+    def __init__(self, write: Callable[[str], Any]) -> None:
+        self._write = write
+        self._pending = ""
+
+    def feed(self, chunk: str) -> None:
+        *lines, self._pending = (self._pending + chunk).split("\n")
+        for line in lines:
+            if not line.startswith(LOCK_MARKER):
+                self._write(line + "\n")
+
+    def close(self) -> None:
+        if self._pending and not self._pending.startswith(LOCK_MARKER):
+            self._write(self._pending)
+        self._pending = ""
+
+
+def stream_logs(client: Any, job_id: str, write: Callable[[str], Any]) -> None:
+    """Copy the job's driver log to ``write`` as it grows, until the job ends."""
+    lines = _LineFilter(write)
+
+    async def tail() -> None:
+        async for chunk in client.tail_job_logs(job_id):
+            lines.feed(chunk)
+
+    asyncio.run(tail())
+    lines.close()
+
+
+def wait_for_end(client: Any, job_id: str, poll_s: float = 1.0) -> str:
+    """Poll until the job reaches a terminal status; returns its name (``SUCCEEDED``, ...)."""
+    while True:
+        status = str(client.get_job_status(job_id).value)
+        if status in _TERMINAL:
+            return status
+        time.sleep(poll_s)
+
+
+def fetch_outs(repo_root: Path, lock: bytes) -> None:
+    """Install the cluster's ``dvc.lock`` here and check out its outs from the DVC remote."""
+    write_bytes_atomic(repo_root / "dvc.lock", lock)
+    done = subprocess.run([sys.executable, "-m", "dvc", "pull"], cwd=repo_root)
+    if done.returncode != 0:
+        raise DpsrganError(
+            "the job succeeded and dvc.lock was updated, but `dvc pull` failed; check the DVC "
+            "remote's credentials here (AWS_* or `dvc remote modify --local`) and rerun `dvc pull`"
+        )
+
+
+def _warn_about_local_storage(repo_root: Path) -> None:
+    """Checkpoints on a multi-node cluster must live in shared storage, not a node's disk."""
+    params_path = repo_root / "params.yaml"
+    if not params_path.is_file():
+        return
+    raw = yaml.safe_load(params_path.read_text()) or {}
+    ray_section = raw.get("ray") if isinstance(raw, dict) else None
+    storage = ray_section.get("storage_path") if isinstance(ray_section, dict) else None
+    if isinstance(storage, str) and "://" not in storage:
+        logger.warning(
+            "params.yaml: ray.storage_path=%r is a local path; on a multi-node cluster set it to "
+            "shared storage, e.g. s3://BUCKET/ray",
+            storage,
+        )
+
+
+def _connect(address: str) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DpsrganError(
+            f"cannot use the Ray job server at {address}: {first_line} (is the dashboard port "
+            "reachable? on a token-auth cluster set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)"
+        ) from None
+
+
+def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.stdout.write) -> int:
+    """Submit, stream the logs, fetch the outs; returns 0 when the job SUCCEEDED, else 1."""
+    entrypoint = job_entrypoint(request.command, request.fetch_outs)
+    if request.fetch_outs and not request.wait:
+        raise DpsrganError("--fetch-outs needs to wait for the job; drop --no-wait")
+    runtime_env = build_runtime_env(request.repo_root, request.environ, request.extra_env)
+    if "MLFLOW_TRACKING_URI" not in runtime_env["env_vars"]:
+        logger.warning("MLFLOW_TRACKING_URI is not set: the job's MLflow runs stay on the cluster's disk")
+    _warn_about_local_storage(request.repo_root)
+
+    client = _connect(request.address)
+    commit = runtime_env["env_vars"].get("DPSRGAN_GIT_COMMIT", "")
+    metadata = {
+        "submitted_by": getpass.getuser(),
+        "git_commit": commit,
+        "git_dirty": runtime_env["env_vars"].get("DPSRGAN_GIT_DIRTY", ""),
+        "command": shlex.join(request.command),
+    }
+    job_id = client.submit_job(
+        entrypoint=entrypoint,
+        runtime_env=runtime_env,
+        submission_id=request.submission_id or new_submission_id(),
+        metadata=metadata,
+    )
+    logger.info("submitted %s to %s (commit %s)", job_id, request.address, commit[:12] or "unknown")
+    follow = f"ray job logs --follow {job_id} --address {request.address}"
+    if not request.wait:
+        write(f"{job_id}\n")
+        logger.info("follow it with: %s", follow)
+        return 0
+    try:
+        stream_logs(client, job_id, write)
+        status = wait_for_end(client, job_id)
+    except KeyboardInterrupt:
+        logger.warning(
+            "stopped watching; %s keeps running. Follow: %s; stop: ray job stop %s --address %s",
+            job_id, follow, job_id, request.address,
+        )
+        raise
+    if status != "SUCCEEDED":
+        message = (client.get_job_info(job_id).message or "").strip().splitlines()
+        logger.error("job %s %s%s", job_id, status, f": {message[-1]}" if message else "")
+        return 1
+    logger.info("job %s SUCCEEDED", job_id)
+    if request.fetch_outs:
+        lock = decode_lock(client.get_job_logs(job_id))
+        if lock is None:
+            raise DpsrganError(f"job {job_id} succeeded but its log carries no dvc.lock; see {follow}")
+        fetch_outs(request.repo_root, lock)
+        logger.info("dvc.lock updated and outs pulled from the DVC remote")
+    return 0
