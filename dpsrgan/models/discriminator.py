@@ -68,7 +68,7 @@ class Discriminator(nn.Module):
         for name, value in (("in_channels", in_channels), ("channels", channels)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DpsrganError(f"discriminator {name} must be an integer >= 1, got {value!r}")
-        self.config = {"in_channels": in_channels, "channels": channels, "spectral_norm": spectral_norm}
+        self._config = {"in_channels": in_channels, "channels": channels, "spectral_norm": spectral_norm}
         blocks, width = [], 2 * in_channels
         for index, (multiplier, stride) in enumerate(SRGAN_BLOCKS):
             batch_norm = index > 0 and not spectral_norm  # SRGAN: no BN after the first conv
@@ -77,6 +77,11 @@ class Discriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         logits = nn.Conv2d(width, 1, 3, padding=1)
         self.logits = _spectral_norm(logits) if spectral_norm else logits
+
+    @property
+    def config(self) -> dict[str, int | bool]:
+        """The constructor arguments as plain data (a copy)."""
+        return dict(self._config)
 
     def forward(self, candidate_hr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
         lr_up = F.interpolate(lr, size=candidate_hr.shape[-2:], mode="bicubic", align_corners=False)

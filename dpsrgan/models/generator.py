@@ -146,9 +146,9 @@ class Generator(nn.Module):
         return cls(**config)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        features = self.head(lr)  # N×C×H×W; receptive field +8 LR px
-        features = features + self.body_tail(self.body(features))  # global skip; +4/+4+2d per block
-        return self.tail(self.upsampler(features))  # N×C×sH×sW → N×in×sH×sW
+        features = self.head(lr)  # N×C×H×W; receptive field 9 LR px
+        features = features + self.body_tail(self.body(features))  # global skip; +4 px a block, +2d in dilated ones
+        return self.tail(self.upsampler(features))  # N×in×sH×sW; 112 LR px in all by default (receptive_field)
 
     @property
     def config(self) -> dict[str, int]:
