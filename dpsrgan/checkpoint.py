@@ -81,7 +81,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except _UNREADABLE as error:
         raise DpsrganError(
-            f"{path}: not loadable as a weights-only PyTorch file (truncated, foreign or pickled code): {_reason(error)}"
+            f"{path}: not loadable as a weights-only PyTorch file (truncated, foreign or pickled code): "
+            f"{_reason(error)}"
         ) from error
     if not isinstance(checkpoint, dict):
         raise DpsrganError(f"{path}: expected a checkpoint dict, found a {type(checkpoint).__name__}")
@@ -116,13 +117,16 @@ def save_generator(model: nn.Module, path: str | os.PathLike, **provenance: Any)
     return atomic_torch_save(checkpoint, path)
 
 
-def read_generator_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def read_generator_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """A generator checkpoint dict (see the module docstring), after checking that it is one."""
     checkpoint = read_checkpoint(path, map_location)
     if checkpoint.get("format") != FORMAT:
         found = sorted(map(str, checkpoint))[:6]
         raise DpsrganError(
-            f"{path}: not a DPSRGAN generator checkpoint (found {found}); save one with dpsrgan.save_generator"
+            f"{path}: not a DPSRGAN generator checkpoint (found keys {found}); "
+            "save one with dpsrgan.save_generator"
         )
     if checkpoint.get("format_version") != FORMAT_VERSION:
         raise DpsrganError(
@@ -143,7 +147,9 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         detail = " ".join(str(error).split())[:300]
-        raise DpsrganError(f"{path}: weights do not match its architecture {checkpoint['architecture']} ({detail})") from error
+        raise DpsrganError(
+            f"{path}: weights do not match its architecture {checkpoint['architecture']} ({detail})"
+        ) from error
     return model.to(map_location).eval()
 
 
@@ -161,4 +167,6 @@ def _check_plain(value: Any, where: str) -> None:
                 raise TypeError(f"{where}: keys must be str, got {key!r}")
             _check_plain(item, f"{where}.{key}")
         return
-    raise TypeError(f"{where} must be plain data (str, int, float, bool, None, list, dict), got {type(value).__name__}")
+    raise TypeError(
+        f"{where} must be plain data (str, int, float, bool, None, list, dict), got {type(value).__name__}"
+    )

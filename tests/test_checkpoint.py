@@ -26,14 +26,22 @@ def tiny() -> Generator:
 
 def test_round_trip_restores_weights_config_and_provenance(tmp_path):
     model = tiny()
-    path = save_generator(model, tmp_path / "g.pt", run_id="abc123", epochs=3, data={"md5": "00d2", "sizes": [128, 32]})
+    path = save_generator(
+        model, tmp_path / "g.pt", run_id="abc123", epochs=3, data={"md5": "00d2", "sizes": [128, 32]}
+    )
     loaded = load_generator(path)
     assert loaded.config == model.config and not loaded.training
-    for (key, value), (key2, value2) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+    for (key, value), (key2, value2) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
         assert key == key2 and torch.equal(value, value2)
     lr = torch.rand(1, 3, 7, 9)
     torch.testing.assert_close(loaded(lr), model.eval()(lr), rtol=0, atol=0)
-    assert read_generator_checkpoint(path)["provenance"] == {"run_id": "abc123", "epochs": 3, "data": {"md5": "00d2", "sizes": [128, 32]}}
+    assert read_generator_checkpoint(path)["provenance"] == {
+        "run_id": "abc123",
+        "epochs": 3,
+        "data": {"md5": "00d2", "sizes": [128, 32]},
+    }
 
 
 def test_file_is_plain_data_for_weights_only_loading(tmp_path):
@@ -103,7 +111,11 @@ def test_unreadable_and_foreign_files_are_clear_errors(tmp_path):
 
 def test_read_checkpoint_reads_any_saved_state(tmp_path):
     """Training states (optimiser, step, RNG) go through the same atomic save / safe load."""
-    state = {"step": 7, "optimizer": torch.optim.Adam(tiny().parameters()).state_dict(), "rng": torch.get_rng_state()}
+    state = {
+        "step": 7,
+        "optimizer": torch.optim.Adam(tiny().parameters()).state_dict(),
+        "rng": torch.get_rng_state(),
+    }
     loaded = read_checkpoint(atomic_torch_save(state, tmp_path / "state.pt"))
     assert loaded["step"] == 7 and torch.equal(loaded["rng"], state["rng"])
     with pytest.raises(DpsrganError, match="state.pt: not a DPSRGAN generator checkpoint"):
@@ -112,14 +124,22 @@ def test_read_checkpoint_reads_any_saved_state(tmp_path):
 
 def test_mismatched_architecture_is_a_clear_error(tmp_path):
     checkpoint = read_checkpoint(save_generator(tiny(), tmp_path / "g.pt"))
-    atomic_torch_save(checkpoint | {"architecture": checkpoint["architecture"] | {"num_blocks": 3}}, tmp_path / "more.pt")
-    with pytest.raises(DpsrganError, match=r"more.pt: weights do not match its architecture .*num_blocks': 3.*body\.2"):
+    atomic_torch_save(
+        checkpoint | {"architecture": checkpoint["architecture"] | {"num_blocks": 3}}, tmp_path / "more.pt"
+    )
+    with pytest.raises(
+        DpsrganError, match=r"more.pt: weights do not match its architecture .*num_blocks': 3.*body\.2"
+    ):
         load_generator(tmp_path / "more.pt")
-    atomic_torch_save(checkpoint | {"architecture": checkpoint["architecture"] | {"channels": 16}}, tmp_path / "wide.pt")
+    atomic_torch_save(
+        checkpoint | {"architecture": checkpoint["architecture"] | {"channels": 16}}, tmp_path / "wide.pt"
+    )
     with pytest.raises(DpsrganError, match="wide.pt: weights do not match .*size mismatch"):
         load_generator(tmp_path / "wide.pt")
     atomic_torch_save(checkpoint | {"architecture": {"depth": 3}}, tmp_path / "odd.pt")
-    with pytest.raises(DpsrganError, match=r"odd.pt: invalid architecture config: .*unknown keys \['depth'\]"):
+    with pytest.raises(
+        DpsrganError, match=r"odd.pt: invalid architecture config: .*unknown keys \['depth'\]"
+    ):
         load_generator(tmp_path / "odd.pt")
     atomic_torch_save(checkpoint | {"format_version": 99}, tmp_path / "future.pt")
     with pytest.raises(DpsrganError, match="future.pt: checkpoint format version 99"):

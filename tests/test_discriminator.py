@@ -41,7 +41,9 @@ def test_spectral_norm_option_normalises_and_drops_batch_norm():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     model(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 8, 8))  # one power-iteration step (train mode)
     # The logits conv weight is a single row, so one power-iteration step gives σ exactly.
-    assert torch.linalg.matrix_norm(model.logits.weight.flatten(1), ord=2).item() == pytest.approx(1.0, rel=1e-4)
+    assert torch.linalg.matrix_norm(model.logits.weight.flatten(1), ord=2).item() == pytest.approx(
+        1.0, rel=1e-4
+    )
     assert model(torch.rand(1, 3, 40, 24), torch.rand(1, 3, 10, 6)).shape == (1, 1, 3, 2)
 
 
@@ -58,4 +60,6 @@ def test_parameter_counts_against_srgan():
     layers += [nn.Flatten(), nn.LazyLinear(1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1)]
     srgan = nn.Sequential(*layers)
     srgan(torch.rand(1, 3, 40, 24))
-    assert sum(p.numel() for p in srgan.parameters()) == srgan_discriminator_parameter_count(40, 24, channels=4)
+    assert sum(p.numel() for p in srgan.parameters()) == srgan_discriminator_parameter_count(
+        40, 24, channels=4
+    )

@@ -44,7 +44,9 @@ def test_discriminator_loss_is_real_plus_fake_smoothed_bce():
     draw = torch.Generator().manual_seed(3)
     real_labels = 0.7 + 0.3 * torch.rand(real.shape, generator=draw)
     fake_labels = 0.3 * torch.rand(fake.shape, generator=draw)
-    expected = F.binary_cross_entropy_with_logits(real, real_labels) + F.binary_cross_entropy_with_logits(fake, fake_labels)
+    expected = F.binary_cross_entropy_with_logits(real, real_labels) + F.binary_cross_entropy_with_logits(
+        fake, fake_labels
+    )
     torch.testing.assert_close(total, expected)
     with pytest.raises(ValueError, match="label range"):
         discriminator_loss(real, fake, real_range=(1.0, 0.7))

@@ -39,7 +39,9 @@ def fake_vgg(tmp_path_factory) -> FakeWeights:
     generator = torch.Generator().manual_seed(0)
     state = {}
     for index, (out_channels, in_channels) in CONV_SHAPES.items():
-        state[f"features.{index}.weight"] = 0.05 * torch.randn(out_channels, in_channels, 3, 3, generator=generator)
+        state[f"features.{index}.weight"] = 0.05 * torch.randn(
+            out_channels, in_channels, 3, 3, generator=generator
+        )
         state[f"features.{index}.bias"] = 0.01 * torch.randn(out_channels, generator=generator)
     state["classifier.6.bias"] = torch.zeros(1000)  # torchvision's file also holds the classifier
     folder = tmp_path_factory.mktemp("vgg")
@@ -88,7 +90,9 @@ def test_local_file_loads_into_torchvision_indices(fake_vgg):
 def test_only_layers_up_to_the_requested_one_are_built(fake_vgg):
     model = VGG19Features("relu2_2", weights=str(fake_vgg.path))
     assert len(model.features) == 9
-    assert sorted(model.state_dict()) == sorted(f"features.{i}.{p}" for i in (0, 2, 5, 7) for p in ("weight", "bias"))
+    assert sorted(model.state_dict()) == sorted(
+        f"features.{i}.{p}" for i in (0, 2, 5, 7) for p in ("weight", "bias")
+    )
 
 
 def test_imagenet_normalisation_happens_inside(fake_vgg):
@@ -96,7 +100,12 @@ def test_imagenet_normalisation_happens_inside(fake_vgg):
     image = torch.rand(2, 3, 8, 8)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    expected = F.conv2d((image - mean) / std, fake_vgg.state["features.0.weight"], fake_vgg.state["features.0.bias"], padding=1)
+    expected = F.conv2d(
+        (image - mean) / std,
+        fake_vgg.state["features.0.weight"],
+        fake_vgg.state["features.0.bias"],
+        padding=1,
+    )
     torch.testing.assert_close(model(image), expected)
 
 
@@ -144,7 +153,10 @@ def test_download_with_wrong_hash_is_rejected_and_not_cached(fake_vgg, torch_hom
 
 def test_unreachable_url_is_a_clear_error(torch_home, monkeypatch):
     monkeypatch.setattr(vgg, "VGG19_URL", f"http://127.0.0.1:{free_port()}/vgg19-dcbb9e9d.pth")
-    with pytest.raises(DpsrganError, match=r"could not download VGG19 weights .* put torchvision's file at .*vgg19-dcbb9e9d\.pth"):
+    with pytest.raises(
+        DpsrganError,
+        match=r"could not download VGG19 weights .* put torchvision's file at .*vgg19-dcbb9e9d\.pth",
+    ):
         load_vgg19_state_dict("torch-hub")
 
 
@@ -155,7 +167,9 @@ def test_s3_uri_with_endpoint(fake_vgg, s3_server):
     client.upload_file(str(fake_vgg.path), "vgg-weights", f"imagenet/{fake_vgg.path.name}")
     uri = f"s3://vgg-weights/imagenet/{fake_vgg.path.name}"
     assert_loaded(VGG19Features(weights=uri, s3_endpoint_url=s3_server.endpoint_url), fake_vgg)
-    with pytest.raises(DpsrganError, match="could not download VGG19 weights s3://vgg-weights/imagenet/missing.pth"):
+    with pytest.raises(
+        DpsrganError, match="could not download VGG19 weights s3://vgg-weights/imagenet/missing.pth"
+    ):
         load_vgg19_state_dict("s3://vgg-weights/imagenet/missing.pth", s3_server.endpoint_url)
     client.upload_file(str(fake_vgg.path), "vgg-weights", "vgg19-12345678.pth")
     with pytest.raises(DpsrganError, match="s3://vgg-weights/vgg19-12345678.pth: SHA-256"):
@@ -175,7 +189,9 @@ def test_bad_local_files_are_clear_errors(fake_vgg, tmp_path):
         load_vgg19_state_dict(str(truncated))
     partial = tmp_path / "vgg16ish.pth"
     torch.save({key: value for key, value in fake_vgg.state.items() if key != "features.34.weight"}, partial)
-    with pytest.raises(DpsrganError, match=r"features\.34\.weight should have shape \(512, 512, 3, 3\), found None"):
+    with pytest.raises(
+        DpsrganError, match=r"features\.34\.weight should have shape \(512, 512, 3, 3\), found None"
+    ):
         load_vgg19_state_dict(str(partial))
     not_a_dict = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], not_a_dict)

@@ -146,9 +146,10 @@ class Generator(nn.Module):
         return cls(**config)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        features = self.head(lr)  # N×C×H×W; receptive field 9 LR px
-        features = features + self.body_tail(self.body(features))  # global skip; +4 px a block, +2d in dilated ones
-        return self.tail(self.upsampler(features))  # N×in×sH×sW; 112 LR px in all by default (receptive_field)
+        # Receptive field (LR px): head 9; each block +4, dilated blocks +2d more; 112 in all by default.
+        features = self.head(lr)  # N×C×H×W
+        features = features + self.body_tail(self.body(features))  # global skip
+        return self.tail(self.upsampler(features))  # N×in×sH×sW
 
     @property
     def config(self) -> dict[str, int]:

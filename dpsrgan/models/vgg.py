@@ -39,7 +39,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # torchvision's VGG19 ("E") features: conv widths, "M" = 2×2 max-pool; each conv is followed by
 # a ReLU, so conv k of block b sits at an index that the names below reproduce.
-_VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+_VGG19_CFG = (
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, 256, "M",
+    512, 512, 512, 512, "M",
+    512, 512, 512, 512, "M",
+)  # fmt: skip
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
 
 
@@ -98,7 +104,9 @@ def _cached_download(url: str) -> Path:
             "or set loss.vgg_weights to a local path or s3:// URI"
         ) from error
     except RuntimeError as error:  # torch.hub's hash check
-        raise DpsrganError(f"download of {url} is corrupt ({error}); retry, or fetch it to {path} by hand") from error
+        raise DpsrganError(
+            f"download of {url} is corrupt ({error}); retry, or fetch it to {path} by hand"
+        ) from error
     return path
 
 
@@ -127,14 +135,17 @@ def _load_checked(path: Path, origin: str | None = None) -> dict[str, torch.Tens
         digest = _sha256(path)
         if not digest.startswith(match.group(1)):
             raise DpsrganError(
-                f"{origin}: SHA-256 starts with {digest[:len(match.group(1))]}, but the name promises "
-                f"{match.group(1)}; the file is corrupt or not torchvision's VGG19 — delete it and fetch it again"
+                f"{origin}: SHA-256 starts with {digest[: len(match.group(1))]}, but the name promises "
+                f"{match.group(1)}; the file is corrupt or not torchvision's VGG19 — delete it and fetch "
+                "it again"
             )
     try:
         state = read_checkpoint(path)
     except DpsrganError as error:
         where = "" if origin == str(path) else f" {origin}"
-        raise DpsrganError(f"VGG19 weights{where}: {error}; expected torchvision's vgg19-dcbb9e9d.pth") from error
+        raise DpsrganError(
+            f"VGG19 weights{where}: {error}; expected torchvision's vgg19-dcbb9e9d.pth"
+        ) from error
     for index, (out_channels, in_channels) in CONV_SHAPES.items():
         for suffix, shape in (("weight", (out_channels, in_channels, 3, 3)), ("bias", (out_channels,))):
             tensor = state.get(f"features.{index}.{suffix}")
@@ -162,7 +173,9 @@ class VGG19Features(nn.Module):
     gradients still flow to the input (the SR image).
     """
 
-    def __init__(self, layer: str = "conv5_4", weights: str = "torch-hub", s3_endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, layer: str = "conv5_4", weights: str = "torch-hub", s3_endpoint_url: str | None = None
+    ) -> None:
         super().__init__()
         if layer not in LAYER_INDEX:
             raise DpsrganError(
@@ -173,7 +186,9 @@ class VGG19Features(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         if weights == "random":
-            logger.warning("VGG19 perceptual loss uses RANDOM weights (loss.vgg_weights=random): smoke runs only")
+            logger.warning(
+                "VGG19 perceptual loss uses RANDOM weights (loss.vgg_weights=random): smoke runs only"
+            )
         else:
             state = load_vgg19_state_dict(weights, s3_endpoint_url)
             self.load_state_dict({key: state[key] for key in self.state_dict()})
