@@ -32,13 +32,17 @@ from dpsrgan.data.parallel import process_map, ray_map_batches
 from dpsrgan.data.shards import MANIFEST, SPLITS, Row, ShardWriter, Split, sha256_file
 from dpsrgan.degradation import DegradationConfig
 from dpsrgan.errors import DpsrganError
-from dpsrgan.storage import redact
 
 log = logging.getLogger(__name__)
 
 CHUNK_IMAGES = 64
 """Most images per unit of parallel work: enough to amortise IPC, few enough for a smooth bar."""
 _LOGGED_REJECTS = 20
+DATA_KEYS = (
+    "source", "hr_size", "patch_stride", "eval_max_side", "valid_fraction", "test_fraction", "max_images",
+    "max_rejected_fraction", "shard_rows", "max_image_pixels",
+)
+"""The ``data.*`` params this stage reads (dvc.yaml lists them; the manifest records them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +210,7 @@ def _manifest(
                 {"file": path.relative_to(root).as_posix(), "sha256": sha256_file(path)} for path in shards[split]
             ],
         }
-    data_used = data.model_dump(mode="json")
-    data_used["uri"] = redact(data.uri)
+    data_used = data.model_dump(mode="json", include=set(DATA_KEYS))
     return {
         "format": "dpsrgan-processed/1",
         "schema": {"id": "string", "hr": "png", "lr": "png", "height": "int32", "width": "int32"},

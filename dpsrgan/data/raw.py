@@ -2,13 +2,14 @@
 
 Layout::
 
-    source.json                 {"source": "celeba" | "folder", "uri": <redacted data.uri>}
+    source.json                 {"source": "celeba" | "folder"}
     celeba/                     data.source=celeba: the extracted official archive
     list_eval_partition.txt     data.source=celeba: the official partition
     images/                     data.source=folder: the photo tree (copied or extracted)
 
 Each part is written atomically; ``source.json`` comes last, so its presence means the directory
-is complete, and its kind lets the degrade stage refuse a directory made for another source.
+is complete, and its kind lets the degrade stage refuse a directory made for another source. It
+does not record ``data.uri``: the same bytes from another mirror must not re-run the degrade stage.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def download(data: DataParams, raw_dir: Path, cache_dir: Path) -> None:
         else:
             path.unlink(missing_ok=True)
     tmp = raw_dir / f".{SOURCE_FILE}.tmp"
-    tmp.write_text(json.dumps({"source": data.source, "uri": redact(data.uri)}, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps({"source": data.source}) + "\n")
     os.replace(tmp, raw_dir / SOURCE_FILE)
-    log.info("raw data for data.source=%s ready in %s", data.source, raw_dir)
+    log.info("raw data from %s (data.source=%s) ready in %s", redact(data.uri), data.source, raw_dir)
 
 
 def source_kind(raw_dir: Path) -> str:

@@ -19,18 +19,16 @@ from pathlib import Path
 import requests
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.storage.checksum import describe_html
-from dpsrgan.storage.http import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, download_http
+from dpsrgan.storage.http import download_http
 from dpsrgan.storage.progress import HtmlPageError
-from dpsrgan.storage.retry import TransientError, retrying
 
 log = logging.getLogger(__name__)
 
 DRIVE_DOWNLOAD_URL = "https://drive.google.com/uc"
 DRIVE_USERCONTENT_URL = "https://drive.usercontent.google.com/download"
 
-_PAGE_LIMIT = 2 * 1024 * 1024
 _CONFIRM_LINK = re.compile(r"confirm=([0-9A-Za-z_-]+)")
+_MAX_PAGES = 3
 ALTERNATIVES = (
     "set data.uri to a mirror instead: s3://bucket/prefix (data.s3_endpoint_url for MinIO/Ceph), "
     "https://host/path/ (serving the official file names), or a local zip or directory"
@@ -42,63 +40,42 @@ class DriveQuotaError(DpsrganError):
 
 
 def download_drive(file_id: str, partial: Path, label: str) -> None:
-    """Fetch Drive file ``file_id`` into ``partial`` (resumable), through any confirmation page."""
+    """Fetch Drive file ``file_id`` into ``partial`` (resumable), answering confirmation pages.
+
+    Each request that gets a page instead of the file yields the next URL and query from that
+    page; the transfer itself (resume, retries, progress) is :func:`download_http`'s.
+    """
     session = requests.Session()
-    url, params = _resolve(session, file_id, label)
-    try:
-        download_http(url, partial, label, session=session, params=params, shown_url=f"Google Drive file {file_id}")
-    except HtmlPageError as error:
-        raise _page_error(error.kind, label) from None
-
-
-def _resolve(session: requests.Session, file_id: str, label: str) -> tuple[str, dict[str, str]]:
-    """The URL and query that serve the file itself, after answering a confirmation page."""
     url, params = DRIVE_DOWNLOAD_URL, {"export": "download", "id": file_id}
-    for _ in range(2):
-        page = _fetch_page(session, url, params)
-        if page is None:
-            return url, params
-        kind = describe_html(page.encode(errors="replace")[:65536]) or "an unexpected page"
-        if "quota" in kind:
-            raise _page_error(kind, label)
-        form = _download_form(page)
-        if form:
-            log.info("%s: answering Drive's large-file confirmation form", label)
-            url, params = DRIVE_USERCONTENT_URL, form
-            continue
-        match = _CONFIRM_LINK.search(page)
-        token = match.group(1) if match else _cookie_token(session)
-        if token:
-            log.info("%s: answering Drive's confirmation page", label)
-            url, params = DRIVE_DOWNLOAD_URL, {**params, "confirm": token}
-            continue
-        raise _page_error(kind, label)
-    raise DpsrganError(f"{label}: Google Drive kept asking for confirmation; {ALTERNATIVES}")
-
-
-def _fetch_page(session: requests.Session, url: str, params: dict[str, str]) -> str | None:
-    """The HTML page at ``url`` if it is one; None if it serves the file (left unread)."""
-    def get() -> str | None:
+    for _ in range(_MAX_PAGES):
         try:
-            with session.get(url, params=params, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise TransientError(f"HTTP {response.status_code} from Google Drive")
-                if not response.headers.get("Content-Type", "").startswith("text/html"):
-                    if response.status_code >= 400:
-                        raise DpsrganError(f"HTTP {response.status_code} from Google Drive; {ALTERNATIVES}")
-                    return None
-                body = response.raw.read(_PAGE_LIMIT, decode_content=True)
-                return body.decode(response.encoding or "utf-8", errors="replace")
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"{type(error).__name__}: {error}") from error
+            download_http(url, partial, label, session=session, params=params, shown_url=f"Google Drive file {file_id}")
+            return
+        except HtmlPageError as page:
+            url, params = _answer(page, session, params, label)
+    raise DpsrganError(f"{label}: Google Drive kept answering with confirmation pages; {ALTERNATIVES}")
 
-    try:
-        for attempt in retrying():
-            with attempt:
-                return get()
-    except TransientError as error:
-        raise DpsrganError(f"Google Drive unreachable: {error}; {ALTERNATIVES}") from None
-    raise AssertionError("unreachable: retrying() either returns or raises")
+
+def _answer(
+    page: HtmlPageError, session: requests.Session, params: dict[str, str], label: str
+) -> tuple[str, dict[str, str]]:
+    """The request that a confirmation page asks for; a one-line error for any other page."""
+    if "quota" in page.kind:
+        raise DriveQuotaError(
+            f"{label}: Google Drive refused the download: {page.kind}; this lasts hours and retrying "
+            f"will not help; {ALTERNATIVES}"
+        )
+    text = page.page.decode("utf-8", errors="replace")
+    form = _download_form(text)
+    if form:
+        log.info("%s: answering Drive's large-file confirmation form", label)
+        return DRIVE_USERCONTENT_URL, form
+    match = _CONFIRM_LINK.search(text)
+    token = match.group(1) if match else _cookie_token(session)
+    if token:
+        log.info("%s: answering Drive's confirmation page", label)
+        return DRIVE_DOWNLOAD_URL, {**params, "confirm": token}
+    raise DpsrganError(f"{label}: Google Drive sent {page.kind} instead of the file; {ALTERNATIVES}")
 
 
 def _cookie_token(session: requests.Session) -> str | None:
@@ -109,7 +86,7 @@ def _cookie_token(session: requests.Session) -> str | None:
 
 
 class _FormInputs(HTMLParser):
-    """Collects the hidden inputs of ``<form id="download-form">``."""
+    """Collects the named inputs of ``<form id="download-form">``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,12 +109,3 @@ def _download_form(page: str) -> dict[str, str]:
     parser = _FormInputs()
     parser.feed(page)
     return parser.fields
-
-
-def _page_error(kind: str, label: str) -> DpsrganError:
-    if "quota" in kind:
-        return DriveQuotaError(
-            f"{label}: Google Drive refused the download: {kind}; this lasts hours, retrying will not "
-            f"help; {ALTERNATIVES}"
-        )
-    return DpsrganError(f"{label}: Google Drive sent {kind} instead of the file; {ALTERNATIVES}")

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 60.0
-_CHUNK = 1 << 20
+_CHUNK = 64 * 1024  # small reads: bytes already received when a connection drops are kept
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 

@@ -6,6 +6,7 @@ the server agreed to, and both must notice an HTML page before it is written in 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,21 +33,22 @@ def append_stream(
 ) -> int:
     """Write ``chunks`` to ``partial`` from byte ``offset`` (0 truncates); return the new size.
 
-    The first chunk of a fresh transfer is sniffed for HTML, so a quota or login page never lands
-    in the file. Bytes are flushed as they arrive, so a dropped connection leaves a resumable file.
+    The first chunk of a fresh transfer is sniffed for HTML before the file is opened, so a
+    quota or login page neither lands in the file nor truncates a resumable one. Bytes are
+    flushed as they arrive, so a dropped connection leaves a resumable file.
     """
+    stream = (chunk for chunk in chunks if chunk)
+    first = next(stream, b"")
+    if offset == 0 and first:
+        kind = describe_html(first[:65536])
+        if kind is not None:
+            raise HtmlPageError(label, kind, first)
     size = offset
     with open(partial, "ab" if offset else "wb") as handle, tqdm(
         total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
         desc=label, disable=None, leave=False,
     ) as bar:
-        for chunk in chunks:
-            if not chunk:
-                continue
-            if size == 0:
-                kind = describe_html(chunk[:65536])
-                if kind is not None:
-                    raise HtmlPageError(label, kind, chunk)
+        for chunk in itertools.chain([first] if first else [], stream):
             handle.write(chunk)
             size += len(chunk)
             bar.update(len(chunk))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ def retrying() -> Retrying:
         retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(RETRY_ATTEMPTS),
         wait=wait_exponential(multiplier=RETRY_BACKOFF_S, max=RETRY_MAX_WAIT_S),
-        before_sleep=before_sleep_log(log, logging.WARNING),
+        before_sleep=_log_retry,
         reraise=True,
     )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("attempt %d failed (%s); retrying in %.1f s", state.attempt_number, error, wait)
