@@ -1,4 +1,4 @@
-"""``dpsrgan promote``: move the registry's ``champion`` alias through the quality gate.
+"""dpsrgan promote: move the registry's champion alias through the quality gate.
 
     dpsrgan promote                      # challenger -> champion if it passes the gate
     dpsrgan promote --version 7 --dry-run
@@ -7,7 +7,10 @@
     dpsrgan promote --rollback
 
 Exit codes: 0 promoted / rolled back (or a dry run that would be), 1 refused by the gate,
-2 a user error (unreachable server, unknown model, bad arguments).
+2 a user error (unreachable server, unknown model, bad arguments). The gate compares the
+version's evaluation metrics (logged on its registering run) with the champion's: each metric's
+improvement must be >= its margin (mlflow.gate_metrics; negative = tolerance). With no champion
+yet, absolute bounds decide (mlflow.gate_absolute). Every decision is tagged on the version.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "promote",
         help="move the champion alias to a version that passes the quality gate",
-        description=__doc__,
+        description=(__doc__ or "").split(": ", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--name", help="registered model (default: params mlflow.registered_model)")
