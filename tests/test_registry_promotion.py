@@ -177,8 +177,8 @@ def test_promote_against_an_unreachable_server_fails_fast_with_one_line(tmp_path
     assert len(lines) == 1 and "unreachable" in lines[0], result.stderr
 
 
-def test_promote_unknown_model_is_a_one_line_error(tmp_path, capsys):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = cli_main(["promote", "--tracking-uri", uri, "--name", "nope", "--params", str(tmp_path / "x.yaml")])
+@pytest.mark.slow
+def test_promote_unknown_model_is_a_one_line_error(mlflow_server, capsys):
+    code = _promote(mlflow_server, "nope")
     assert code == 2
     assert "registered model 'nope': not found" in capsys.readouterr().err
