@@ -139,6 +139,9 @@ class _TrainingParams(_Section):
     precision: Precision = "auto"
     channels_last: bool = True
     checkpoint_every_steps: int = Field(200, ge=1)
+    """Mid-epoch checkpoint interval (every epoch end is checkpointed too)."""
+    valid_max_images: int | None = Field(None, ge=1)
+    """Cap on validation images per epoch (None: the whole valid split)."""
     seed: int = 0
 
 
@@ -159,7 +162,10 @@ class GanParams(_TrainingParams):
     """Instability guard: restores of the last good checkpoint before the run fails."""
     guard_lr_factor: float = Field(0.5, gt=0, le=1)
     d_collapse_threshold: float = Field(0.02, ge=0, le=0.5)
-    """D collapsed when mean D(fake) > 1 - t and D(real) < t, or a loss stops being finite."""
+    """D collapsed when mean D(real) and D(fake) (sigmoid, all ranks) sit within t of the same
+    end (D no longer separates) or are inverted (D(real) < t, D(fake) > 1 - t)."""
+    d_collapse_patience: int = Field(20, ge=1)
+    """Consecutive collapsed steps before the guard acts (a non-finite loss acts at once)."""
 
 
 class RayParams(_Section):
@@ -176,6 +182,10 @@ class RayParams(_Section):
     """Ray Train storage: a local directory (relative to the repo) or ``s3://…``."""
     s3_endpoint_url: str | None = None
     max_failures: int = Field(2, ge=0)
+    """Worker-group restarts (from the last checkpoint) before the run fails."""
+    log_to_driver: bool = False
+    """Stream every worker's own log lines to the console (quiet by default; Ray's logs stay
+    in its temp dir)."""
 
 
 class TuneParams(_Section):

@@ -1,0 +1,85 @@
+"""Ray Data datasets over the degrade stage's Parquet shards, shaped for the training workers.
+
+- ``train``: read the split's shards, decode the PNG columns to uint8 H×W×3 arrays inside
+  ``map_batches`` (binary columns cannot go through ``iter_torch_batches``), drop everything
+  else. Train rows all share one HR size, so batches stack. Ray Train splits it across workers
+  (``get_dataset_shard``); each epoch re-reads it in a new block order.
+- ``valid``: the raw rows (``id`` and PNG bytes), *not* split: valid images may differ in size,
+  so each worker reads the whole (small) split and decodes only the rows it owns
+  (:func:`owns_row`), one image at a time. A stable, id-based owner keeps the assignment the
+  same whatever order Ray Data delivers the rows in.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as pads
+
+from dpsrgan.data.shards import decode_png
+from dpsrgan.errors import DpsrganError
+
+DECODE_BATCH_ROWS = 32
+
+
+def _decode_pairs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """PNG bytes → stacked uint8 N×H×W×3 arrays (train rows share one size)."""
+    return {
+        "hr": np.stack([decode_png(data) for data in batch["hr"]]),
+        "lr": np.stack([decode_png(data) for data in batch["lr"]]),
+    }
+
+
+def split_row_count(split_dir: str | Path) -> int:
+    """Rows in a split, from the Parquet footers (no data read)."""
+    return pads.dataset(str(split_dir), format="parquet").count_rows()
+
+
+def split_ids(split_dir: str | Path) -> list[str]:
+    """The split's image ids in sorted order (only the ``id`` column is read)."""
+    table = pads.dataset(str(split_dir), format="parquet").to_table(columns=["id"])
+    return sorted(table.column("id").to_pylist())
+
+
+def _require_split(split_dir: Path) -> None:
+    if not any(split_dir.glob("part-*.parquet")):
+        raise DpsrganError(
+            f"{split_dir}: no part-*.parquet shards; run the degrade stage first (dvc repro degrade)"
+        )
+
+
+def train_dataset(split_dir: str | Path):
+    """The train split as a Ray Dataset of ``{"hr", "lr"}`` uint8 N×H×W×3 arrays."""
+    import ray.data
+
+    split_dir = Path(split_dir).resolve()
+    _require_split(split_dir)
+    dataset = ray.data.read_parquet(str(split_dir), columns=["hr", "lr"], file_extensions=["parquet"])
+    return dataset.randomize_block_order().map_batches(
+        _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS
+    )
+
+
+def valid_dataset(split_dir: str | Path, ids: list[str] | None = None):
+    """The valid split's raw rows (``id``, ``hr``, ``lr`` PNG bytes), optionally only ``ids``."""
+    import ray.data
+
+    split_dir = Path(split_dir).resolve()
+    _require_split(split_dir)
+    dataset = ray.data.read_parquet(str(split_dir), columns=["id", "hr", "lr"], file_extensions=["parquet"])
+    if ids is not None:
+        keep = frozenset(ids)
+        dataset = dataset.filter(lambda row: row["id"] in keep)
+    return dataset
+
+
+def owns_row(image_id: str, rank: int, world_size: int) -> bool:
+    """Whether ``rank`` validates the row ``image_id`` (a stable hash: each row exactly once)."""
+    return zlib.crc32(image_id.encode()) % world_size == rank
+
+
+def decode_row(row: dict) -> tuple[str, np.ndarray, np.ndarray]:
+    """(id, HR uint8 H×W×3, LR uint8 h×w×3) of a raw valid row."""
+    return str(row["id"]), decode_png(row["hr"]), decode_png(row["lr"])

@@ -1,0 +1,412 @@
+"""The Ray Train per-worker function shared by the MSE pretraining and the GAN stage.
+
+Each worker: build the models (same seed on every rank, then DDP), resume from Ray Train's
+latest checkpoint if there is one, then per epoch::
+
+    for each batch of its train shard:   step (steps.py) → all-rank health check (guard.py)
+                                         → EMA update → every N steps: checkpoint
+    validate (PSNR/SSIM-Y, every rank on its own rows, all-reduced) → history row → checkpoint
+
+Checkpoints hold the full state (state.py) and are written by rank 0 only; every rank also
+keeps the last one in memory as the instability guard's "last good" state. A worker that dies
+makes Ray Train restart the whole group, and this function starts over from the top, resuming
+from the latest registered checkpoint — mid-epoch included (the consumed batches are skipped).
+
+Validation runs on every rank, each on the valid rows it owns (a stable hash of the image id),
+one image at a time because valid images may differ in size; the sums are all-reduced. Rank 0
+also renders the comparison grid and is the only rank that talks to MLflow and the progress sink.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+
+from dpsrgan.checkpoint import unwrap
+from dpsrgan.data.loading import decode_row, owns_row
+from dpsrgan.degradation import imresize
+from dpsrgan.metrics import batch_psnr_y, batch_ssim_y
+from dpsrgan.models.discriminator import Discriminator
+from dpsrgan.models.generator import Generator
+from dpsrgan.training.ema import EMA
+from dpsrgan.training.faults import FaultInjection
+from dpsrgan.training.guard import InstabilityGuard, all_rank_health
+from dpsrgan.training.precision import images_to_device, select_precision, to_channels_last
+from dpsrgan.training.progress import StepReporter
+from dpsrgan.training.state import (
+    Progress,
+    TrainingParts,
+    capture,
+    load_state,
+    restore,
+    rng_state,
+    save_state,
+    seed_everything,
+    set_rng_state,
+)
+from dpsrgan.training.steps import gan_step, pretrain_step
+
+logger = logging.getLogger("dpsrgan.training")
+
+VALID_READ_BATCH = 16
+RANK_SEED_STRIDE = 7919
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Everything a worker needs, resolved by the driver (trainer.py); plain data plus handles."""
+
+    stage: str
+    """``pretrain`` (generator, MSE) or ``gan`` (generator + discriminator)."""
+    generator: dict[str, int]
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    lr_g: float
+    betas: tuple[float, float]
+    precision: str
+    channels_last: bool
+    checkpoint_every_steps: int
+    seed: int
+    crop_border: int
+    discriminator: dict[str, Any] | None = None
+    lr_d: float = 1e-4
+    ema_decay: float = 0.0
+    adv_weight: float = 1e-3
+    real_label_range: tuple[float, float] = (0.7, 1.0)
+    fake_label_range: tuple[float, float] = (0.0, 0.3)
+    vgg_layer: str = "conv5_4"
+    vgg_weights: str = "torch-hub"
+    vgg_s3_endpoint_url: str | None = None
+    max_guard_restores: int = 0
+    guard_lr_factor: float = 0.5
+    d_collapse_threshold: float | None = None
+    d_collapse_patience: int = 1
+    guard_hint: str = ""
+    """The fix the failure message suggests (names the stage's params)."""
+    validate: bool = True
+    grid_ids: tuple[str, ...] = ()
+    pretrained: Any = None
+    """ObjectRef of the starting generator's state_dict (GAN stage)."""
+    tracking_uri: str | None = None
+    mlflow_run_id: str | None = None
+    sink: Any = None
+    """:class:`~dpsrgan.training.progress.ProgressSink` handle (None: no live progress)."""
+    faults: FaultInjection = field(default_factory=FaultInjection)
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Saved in every checkpoint (stage, run name, architectures)."""
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point: ``train_loop_config={"loop": LoopConfig(...)}``."""
+    _Worker(config["loop"]).run()
+
+
+class _Worker:
+    def __init__(self, cfg: LoopConfig) -> None:
+        context = ray.train.get_context()
+        self.cfg = cfg
+        self.rank, self.world = context.get_world_rank(), context.get_world_size()
+        self.device = ray.train.torch.get_device()
+        self.plan = select_precision(cfg.precision, self.device)
+        self.base_lrs = {"g": cfg.lr_g, "d": cfg.lr_d}
+        self.parts, self.perceptual = self._build()
+        self.progress = self._resume_or_start()
+        self.last_good = capture(self.parts, self.progress, [], cfg.meta)
+        self.guard = InstabilityGuard(cfg.d_collapse_threshold, cfg.d_collapse_patience)
+        self.bicubic_sums: torch.Tensor | None = None
+        self.mlflow = None
+        self.reporter = None
+        if self.rank == 0:
+            if cfg.tracking_uri and cfg.mlflow_run_id:
+                from dpsrgan.tracking import RunLogger
+
+                self.mlflow = RunLogger(cfg.tracking_uri, cfg.mlflow_run_id)
+            if cfg.sink is not None:
+                self.reporter = StepReporter(
+                    cfg.sink, cfg.stage, cfg.epochs, cfg.steps_per_epoch, cfg.batch_size * self.world
+                )
+
+    # --- construction and resumption --------------------------------------------------------
+
+    def _build(self) -> tuple[TrainingParts, torch.nn.Module | None]:
+        cfg, device = self.cfg, self.device
+        seed_everything(cfg.seed)  # identical initial weights (and random VGG) on every rank
+        generator = Generator.from_config(cfg.generator)
+        if cfg.pretrained is not None:
+            generator.load_state_dict(ray.get(cfg.pretrained))
+        generator = to_channels_last(generator.to(device), cfg.channels_last)
+        ema = EMA(generator, cfg.ema_decay) if cfg.stage == "gan" and cfg.ema_decay > 0 else None
+        generator = ray.train.torch.prepare_model(generator)
+        optimizer_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        parts = TrainingParts(generator, optimizer_g, self.plan.grad_scaler(), ema=ema)
+        if cfg.stage != "gan":
+            return parts, None
+
+        from dpsrgan.losses import PerceptualLoss
+        from dpsrgan.models.vgg import VGG19Features
+
+        discriminator = Discriminator(**cfg.discriminator)
+        discriminator = ray.train.torch.prepare_model(to_channels_last(discriminator.to(device), cfg.channels_last))
+        parts.discriminator = discriminator
+        parts.optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        parts.scaler_d = self.plan.grad_scaler()
+        features = VGG19Features(cfg.vgg_layer, cfg.vgg_weights, cfg.vgg_s3_endpoint_url)
+        perceptual = PerceptualLoss(to_channels_last(features.to(device), cfg.channels_last))
+        return parts, perceptual
+
+    def _resume_or_start(self) -> Progress:
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            progress = Progress()
+            seed_everything(self.cfg.seed + RANK_SEED_STRIDE * self.rank)  # per-rank label noise
+        else:
+            with checkpoint.as_directory() as directory:
+                state = load_state(Path(directory))
+            progress = restore(self.parts, state)
+            if len(state["rng"]) == self.world:
+                set_rng_state(state["rng"][self.rank])
+            else:  # resumed with another number of workers: fresh, distinct streams
+                seed_everything(self.cfg.seed + RANK_SEED_STRIDE * self.rank + progress.global_step)
+        progress.starts.append(progress.global_step)
+        self.parts.set_lr_scale(self.base_lrs, progress.lr_scale)
+        return progress
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        cfg, progress = self.cfg, self.progress
+        if progress.global_step and self.reporter:
+            self.reporter.event(f"resumed from the checkpoint at step {progress.global_step}")
+        while self.progress.epoch < cfg.epochs:
+            outcome = self._train_epoch()
+            if outcome == "failed":
+                break
+            if outcome == "done":
+                self._finish_epoch()
+        if self.mlflow:
+            self.mlflow.flush()
+
+    def _train_epoch(self) -> str:
+        """Train until the epoch's step budget is spent; ``done``, ``restored`` or ``failed``."""
+        cfg, p = self.cfg, self.progress
+        shard = ray.train.get_dataset_shard("train")
+        batches = iter(shard.iter_torch_batches(
+            batch_size=cfg.batch_size, drop_last=True, device=self.device,
+            local_shuffle_buffer_size=4 * cfg.batch_size, local_shuffle_seed=cfg.seed + p.epoch,
+        ))
+        for _ in range(p.step_in_epoch):  # resumed mid-epoch: skip what was already trained on
+            next(batches)
+        if self.reporter:
+            self.reporter.restart_clock()
+        while p.step_in_epoch < cfg.steps_per_epoch:
+            batch = next(batches)
+            hr = images_to_device(batch["hr"], self.device, cfg.channels_last)
+            lr = images_to_device(batch["lr"], self.device, cfg.channels_last)
+            cfg.faults.maybe_kill(self.rank, p.global_step + 1)
+            if cfg.faults.poison(self.rank, p.global_step + 1):
+                lr = lr * math.nan
+            losses = self._step(lr, hr)
+            nonfinite, real_mean, fake_mean = all_rank_health(losses, self.device)
+            reason = self.guard.observe(nonfinite, real_mean, fake_mean)
+            if reason:
+                return self._recover(reason, p.global_step + 1)
+            if self.parts.ema is not None:
+                self.parts.ema.update(unwrap(self.parts.generator))
+            p.global_step += 1
+            p.step_in_epoch += 1
+            p.epoch_steps += 1
+            for key, value in losses.items():
+                p.epoch_sums[key] = p.epoch_sums.get(key, 0.0) + value
+            self._log_step(losses)
+            if p.global_step % cfg.checkpoint_every_steps == 0 and p.step_in_epoch < cfg.steps_per_epoch:
+                self._checkpoint({"epoch": p.epoch, "global_step": p.global_step, **losses})
+                if self.reporter:
+                    self.reporter.restart_clock()
+        return "done"
+
+    def _step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        cfg, parts = self.cfg, self.parts
+        if cfg.stage == "pretrain":
+            return pretrain_step(parts.generator, parts.optimizer_g, lr, hr, precision=self.plan, scaler=parts.scaler_g)
+        return gan_step(
+            parts.generator, parts.discriminator, self.perceptual, parts.optimizer_g, parts.optimizer_d, lr, hr,
+            adv_weight=cfg.adv_weight, real_label_range=cfg.real_label_range, fake_label_range=cfg.fake_label_range,
+            precision=self.plan, scaler_g=parts.scaler_g, scaler_d=parts.scaler_d,
+        )
+
+    def _log_step(self, losses: dict[str, float]) -> None:
+        p = self.progress
+        if self.reporter:
+            self.reporter.step(p.epoch, p.step_in_epoch, p.global_step, losses)
+        if self.mlflow:
+            rate = {"perf/samples_per_s": self.reporter.samples_per_s} if self.reporter else {}
+            self.mlflow.log_metrics({**losses, **rate}, step=p.global_step)
+
+    def _finish_epoch(self) -> None:
+        p = self.progress
+        row: dict[str, float] = {"epoch": p.epoch + 1, "global_step": p.global_step}
+        row.update({key: total / max(p.epoch_steps, 1) for key, total in p.epoch_sums.items()})
+        row["perf/samples_per_s"] = self.reporter.samples_per_s if self.reporter else math.nan
+        row["lr_scale"] = p.lr_scale
+        grid = None
+        if self.cfg.validate:
+            metrics, grid = self._validate()
+            row.update(metrics)
+        p.history.append(row)
+        p.epoch += 1
+        p.step_in_epoch, p.epoch_steps, p.epoch_sums = 0, 0, {}
+        self._checkpoint(row)
+        if self.reporter:
+            self.reporter.epoch(p.epoch - 1, row)
+        if self.mlflow:
+            self.mlflow.log_metrics({f"epoch/{k}" if k.startswith(("loss/", "d/")) else k: v for k, v in row.items()},
+                                    step=p.global_step)
+            self.mlflow.flush()
+            if grid:
+                from dpsrgan.visualize import comparison_grid
+
+                self.mlflow.log_png(comparison_grid([grid[key] for key in sorted(grid)]),
+                                    f"grids/epoch_{p.epoch:03d}.png")
+
+    # --- checkpoints and the instability guard ----------------------------------------------------
+
+    def _checkpoint(self, metrics: dict[str, float]) -> None:
+        """Snapshot every rank's state (kept as "last good"); rank 0 reports it to Ray Train."""
+        rngs = [rng_state()]
+        if dist.is_available() and dist.is_initialized() and self.world > 1:
+            rngs = [None] * self.world
+            dist.all_gather_object(rngs, rng_state())
+        self.last_good = capture(self.parts, self.progress, rngs, self.cfg.meta)
+        directory = None
+        checkpoint = None
+        if self.rank == 0:
+            directory = Path(tempfile.mkdtemp(prefix="dpsrgan-ckpt-"))
+            save_state(self.last_good, directory)
+            checkpoint = ray.train.Checkpoint.from_directory(str(directory))
+        try:
+            ray.train.report(metrics, checkpoint=checkpoint,
+                             checkpoint_dir_name=f"ckpt_step_{self.progress.global_step:08d}")
+        finally:
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def _recover(self, reason: str, at_step: int) -> str:
+        """Restore the last good state with a lower learning rate, or give up (``failed``)."""
+        cfg, current = self.cfg, self.progress
+        if current.guard_restores >= cfg.max_guard_restores:
+            message = (
+                f"instability guard: {reason} at step {at_step} with the restore budget spent "
+                f"({current.guard_restores} of {cfg.max_guard_restores}); {cfg.guard_hint}"
+            )
+            if self.rank == 0:
+                logger.error(message)
+                if self.mlflow:
+                    self.mlflow.set_tag("guard.failure", message)
+                    self.mlflow.flush()
+                if cfg.sink is not None:
+                    ray.get(cfg.sink.fail.remote(message))
+            return "failed"
+        progress = restore(self.parts, self.last_good)
+        progress.guard_restores = current.guard_restores + 1
+        progress.lr_scale = current.lr_scale * cfg.guard_lr_factor
+        progress.starts = current.starts
+        event = {"step": at_step, "reason": reason, "restored_to_step": progress.global_step,
+                 "lr_scale": progress.lr_scale}
+        progress.guard_events = [*current.guard_events, event]
+        self.progress = progress
+        self.parts.set_lr_scale(self.base_lrs, progress.lr_scale)
+        self.guard.reset()
+        if self.rank == 0:
+            message = (f"instability guard: {reason} at step {at_step}; restored step {progress.global_step} "
+                       f"with lr × {progress.lr_scale:g} (restore {progress.guard_restores}/{cfg.max_guard_restores})")
+            logger.warning(message)
+            if self.reporter:
+                self.reporter.event(message)
+            if self.mlflow:
+                self.mlflow.log_metrics({"guard/restores": progress.guard_restores,
+                                         "guard/lr_scale": progress.lr_scale}, step=at_step)
+                self.mlflow.set_tag(f"guard.event_{progress.guard_restores}", message)
+        return "restored"
+
+    # --- validation -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _validate(self) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, ...]]]:
+        """Mean PSNR/SSIM-Y of the evaluated generator (EMA when on) and of bicubic, all ranks."""
+        cfg, parts = self.cfg, self.parts
+        model = parts.ema.module if parts.ema is not None else unwrap(parts.generator)
+        was_training = model.training
+        model.eval()
+        scale = cfg.generator["scale"]
+        need_bicubic = self.bicubic_sums is None
+        sums = torch.zeros(5, dtype=torch.float64)  # psnr, ssim, count, bicubic psnr, bicubic ssim
+        grid: dict[str, tuple[np.ndarray, ...]] = {}
+        valid = ray.train.get_dataset_shard("valid")
+        for batch in valid.iter_batches(batch_size=VALID_READ_BATCH, batch_format="numpy"):
+            for row in zip(batch["id"], batch["hr"], batch["lr"], strict=True):
+                image_id = str(row[0])
+                mine = owns_row(image_id, self.rank, self.world)
+                in_grid = self.rank == 0 and image_id in cfg.grid_ids
+                if not (mine or in_grid):
+                    continue
+                _, hr, lr = decode_row({"id": image_id, "hr": row[1], "lr": row[2]})
+                sr = self._super_resolve(model, lr)
+                bicubic = (np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
+                           if need_bicubic or in_grid else None)
+                if mine:
+                    hr_t = _to_tensor(hr)
+                    sr_t = _to_tensor(sr)
+                    sums[0] += batch_psnr_y(sr_t, hr_t, cfg.crop_border).double().sum()
+                    sums[1] += batch_ssim_y(sr_t, hr_t, cfg.crop_border).double().sum()
+                    sums[2] += 1
+                    if need_bicubic:
+                        bic_t = _to_tensor(bicubic)
+                        sums[3] += batch_psnr_y(bic_t, hr_t, cfg.crop_border).double().sum()
+                        sums[4] += batch_ssim_y(bic_t, hr_t, cfg.crop_border).double().sum()
+                if in_grid:
+                    grid[image_id] = (lr, bicubic, sr, hr)
+        if need_bicubic:
+            self.bicubic_sums = sums[3:].clone()
+        else:
+            sums[3:] = self.bicubic_sums
+        if dist.is_available() and dist.is_initialized() and self.world > 1:
+            sums = _all_reduce_sum(sums, self.device)
+        model.train(was_training)
+        count = max(sums[2].item(), 1.0)
+        metrics = {
+            "val/psnr_y": sums[0].item() / count,
+            "val/ssim_y": sums[1].item() / count,
+            "val/psnr_y_bicubic": sums[3].item() / count,
+            "val/ssim_y_bicubic": sums[4].item() / count,
+            "val/images": sums[2].item(),
+        }
+        return metrics, grid
+
+    def _super_resolve(self, model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
+        """uint8 h×w×3 → uint8 H×W×3 through ``model`` (rounded like a saved image)."""
+        x = images_to_device(torch.from_numpy(lr)[None], self.device, self.cfg.channels_last)
+        with self.plan.autocast():
+            sr = model(x)
+        return sr.float().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0)
+
+
+def _all_reduce_sum(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    on_device = values.to(device)
+    dist.all_reduce(on_device)
+    return on_device.cpu()

@@ -1,0 +1,134 @@
+"""One optimiser step of each training stage, as pure functions (no Ray, no hidden state).
+
+Inputs are float N×C×H×W tensors in [0, 1] (``lr`` N×C×h×w with H = scale·h); models may be
+DDP-wrapped. Each step returns detached Python floats under stable names, which become the
+MLflow metric keys and the columns of the per-epoch history:
+
+- ``loss/g_mse``: pixel MSE of G(LR) against HR (the pretraining objective; logged in the GAN
+  stage too, where it is not optimised).
+- ``loss/g_perceptual``, ``loss/g_adv``, ``loss/g_total`` = perceptual + w_adv · adversarial.
+- ``loss/d_real``, ``loss/d_fake``: the discriminator's label-smoothed BCE on real and fake.
+- ``d/real_mean``, ``d/fake_mean``: mean sigmoid(D) on real and fake patches (before the D step's
+  update), what the instability guard watches.
+
+The tests call these functions directly, on CPU, without Ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dpsrgan.checkpoint import unwrap
+from dpsrgan.losses import generator_adversarial_loss, generator_loss, smoothed_bce
+from dpsrgan.training.precision import PrecisionPlan
+
+FP32 = PrecisionPlan("fp32", "cpu")
+
+
+def _optimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+    """backward → (unscale) step → scaler update; a disabled scaler is a pass-through."""
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def _floats(named: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Detached floats with a single device sync."""
+    values = torch.stack([value.detach().float() for value in named.values()]).tolist()
+    return dict(zip(named, values, strict=True))
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` with requires_grad off (gradients flow *through* it, not *into* it)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for param, flag in zip(module.parameters(), flags, strict=True):
+            param.requires_grad_(flag)
+
+
+def pretrain_step(
+    generator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    *,
+    precision: PrecisionPlan = FP32,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, float]:
+    """One MSE step of the generator alone (the paper's initialisation)."""
+    scaler = scaler or precision.grad_scaler()
+    optimizer.zero_grad(set_to_none=True)
+    with precision.autocast():
+        sr = generator(lr)
+    loss = F.mse_loss(sr.float(), hr)
+    _optimise(loss, optimizer, scaler)
+    return _floats({"loss/g_mse": loss})
+
+
+def gan_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer_g: torch.optim.Optimizer,
+    optimizer_d: torch.optim.Optimizer,
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    *,
+    adv_weight: float,
+    real_label_range: tuple[float, float] = (0.7, 1.0),
+    fake_label_range: tuple[float, float] = (0.0, 0.3),
+    precision: PrecisionPlan = FP32,
+    scaler_g: torch.amp.GradScaler | None = None,
+    scaler_d: torch.amp.GradScaler | None = None,
+    label_rng: torch.Generator | None = None,
+) -> dict[str, float]:
+    """One adversarial iteration: a discriminator step, then a generator step.
+
+    G runs forward once; its output feeds the D step detached and the G step attached.
+    ``label_rng`` draws the smoothed labels (None: torch's global RNG).
+    """
+    scaler_g = scaler_g or precision.grad_scaler()
+    scaler_d = scaler_d or precision.grad_scaler()
+
+    # 1. Generate: SR = G(LR), graph kept for step 3.
+    with precision.autocast():
+        sr = generator(lr)
+    sr = sr.float()
+
+    # 2. Discriminator step on real (HR | LR) and fake (G(LR) detached | LR), smoothed labels.
+    optimizer_d.zero_grad(set_to_none=True)
+    with precision.autocast():
+        real_logits = discriminator(hr, lr).float()
+        fake_logits = discriminator(sr.detach(), lr).float()
+    loss_d_real = smoothed_bce(real_logits, real_label_range, label_rng)
+    loss_d_fake = smoothed_bce(fake_logits, fake_label_range, label_rng)
+    _optimise(loss_d_real + loss_d_fake, optimizer_d, scaler_d)
+
+    # 3. Generator step: perceptual + w_adv · adversarial, judged by the updated D (frozen).
+    optimizer_g.zero_grad(set_to_none=True)
+    with frozen(unwrap(discriminator)) as critic, precision.autocast():
+        fake_logits_g = critic(sr, lr).float()
+        loss_perceptual = perceptual(sr, hr).float()
+    loss_adv = generator_adversarial_loss(fake_logits_g)
+    loss_total = generator_loss(loss_perceptual, loss_adv, adv_weight)
+    _optimise(loss_total, optimizer_g, scaler_g)
+
+    return _floats({
+        "loss/g_mse": F.mse_loss(sr.detach(), hr),
+        "loss/g_perceptual": loss_perceptual,
+        "loss/g_adv": loss_adv,
+        "loss/g_total": loss_total,
+        "loss/d_real": loss_d_real,
+        "loss/d_fake": loss_d_fake,
+        "d/real_mean": torch.sigmoid(real_logits.detach()).mean(),
+        "d/fake_mean": torch.sigmoid(fake_logits.detach()).mean(),
+    })

@@ -1,0 +1,400 @@
+"""The driver side of a training stage: the one module that owns TorchTrainer, ScalingConfig and
+RunConfig.
+
+:func:`train_stage` checks the inputs, names the Ray Train run by a hash of everything that
+shapes its result (data manifest, pretrained weights, VGG weights file, the relevant params),
+connects to Ray (``ray.address`` / ``RAY_ADDRESS``, else a local Ray started for the stage and
+stopped after it), opens the MLflow run, runs the per-worker loop of :mod:`loop` and returns
+the final state.
+
+Resumption follows from the name: Ray Train resumes whenever a run name and storage path are
+reused, so re-running a stage that was killed continues from its last checkpoint, while any
+change to its inputs or params gives a new name and a fresh start. A run that had already
+finished returns its final checkpoint at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from dpsrgan.config import Params, RayParams
+from dpsrgan.errors import DpsrganError
+
+logger = logging.getLogger("dpsrgan.training")
+
+Stage = Literal["pretrain", "gan"]
+MANIFEST = "manifest.json"
+# Ray's own chatter, off unless the user sets them (API-FACTS "Log noise and knobs").
+QUIET_RAY_ENV = {
+    "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- the run's identity ------------------------------------------------------------------------
+
+
+def fingerprint(stage: Stage, params: Params, inputs: dict[str, str]) -> str:
+    """Hash of what decides the run's result: the stage's params and its inputs' hashes.
+
+    Operational knobs (where Ray runs, storage, retries, logging, MLflow) are left out, so a
+    killed run resumes on another cluster too; ``ray.num_workers`` is in (it sets the global
+    batch and the data split).
+    """
+    section = params.pretrain if stage == "pretrain" else params.gan
+    payload: dict[str, Any] = {
+        "stage": stage,
+        "inputs": inputs,
+        "model": params.model.model_dump(mode="json"),
+        "scale": params.degrade.scale,
+        "train": section.model_dump(mode="json"),
+        "num_workers": params.ray.num_workers,
+    }
+    if stage == "gan":
+        payload["loss"] = params.loss.model_dump(mode="json")
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_name(stage: Stage, params: Params, inputs: dict[str, str]) -> str:
+    return f"{stage}-{fingerprint(stage, params, inputs)[:12]}"
+
+
+# --- Ray ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def ray_runtime(ray_params: RayParams) -> Iterator[str]:
+    """Connect to the cluster named by ``ray.address`` / ``RAY_ADDRESS``, or start a local Ray for
+    this stage (stopped afterwards); reuse a Ray this process already started. Yields the mode."""
+    import ray
+
+    for key, value in QUIET_RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    if ray.is_initialized():
+        yield "existing"
+        return
+    address = ray_params.address or os.environ.get("RAY_ADDRESS")
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": ray_params.log_to_driver}
+    if address:
+        ray.init(address=address, **options)
+        mode = "cluster"
+    else:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray; silences the token notice
+        ray.init(**options)
+        mode = "local"
+    try:
+        yield mode
+    finally:
+        ray.shutdown()
+
+
+def check_resources(ray_params: RayParams, mode: str) -> dict[str, float]:
+    """The cluster's resources; a local Ray without a CPU left for Ray Data's reads would hang."""
+    import ray
+
+    resources = {key: float(value) for key, value in ray.cluster_resources().items()
+                 if not key.startswith(("node:", "accelerator_type"))}
+    need = ray_params.num_workers * ray_params.cpus_per_worker
+    spare = resources.get("CPU", 0.0) - need
+    if spare < 0.5:
+        message = (
+            f"ray.num_workers × ray.cpus_per_worker = {need:g} CPUs leaves {spare:g} of the cluster's "
+            f"{resources.get('CPU', 0):g} for Ray Data's reads (they would never start); lower ray.cpus_per_worker "
+            "(e.g. 0.5) or ray.num_workers"
+        )
+        if mode != "cluster":
+            raise DpsrganError(message)
+        logger.warning("%s (fine if the cluster autoscales)", message)
+    if ray_params.use_gpu and resources.get("GPU", 0) < ray_params.num_workers * ray_params.gpus_per_worker:
+        message = (f"ray.use_gpu: the cluster has {resources.get('GPU', 0):g} GPUs for {ray_params.num_workers} "
+                   f"workers × {ray_params.gpus_per_worker:g}; lower ray.num_workers or set ray.use_gpu: false")
+        if mode != "cluster":
+            raise DpsrganError(message)
+        logger.warning("%s (fine if the cluster autoscales)", message)
+    return resources
+
+
+def storage_target(ray_params: RayParams) -> tuple[str, Any]:
+    """(storage_path, storage_filesystem) for RunConfig: a local path made absolute, ``s3://…``
+    as is, or with ``ray.s3_endpoint_url`` an S3FileSystem on that endpoint (credentials from
+    the environment only)."""
+    path = ray_params.storage_path
+    if path.startswith("s3://") and ray_params.s3_endpoint_url:
+        from pyarrow.fs import S3FileSystem
+
+        endpoint = urlparse(ray_params.s3_endpoint_url)
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise DpsrganError(
+                f"ray.s3_endpoint_url {ray_params.s3_endpoint_url!r}: expected http(s)://host:port"
+            )
+        region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+        filesystem = S3FileSystem(endpoint_override=endpoint.netloc, scheme=endpoint.scheme, region=region)
+        return path.removeprefix("s3://"), filesystem
+    if "://" in path:
+        return path, None
+    return str(Path(path).resolve()), None
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What a stage reads, checked and hashed by :func:`inspect_inputs`."""
+
+    data_dir: Path
+    train_rows: int
+    valid_ids: tuple[str, ...]
+    hashes: dict[str, str]
+    pretrained_state: dict[str, Any] | None = None
+    pretrained_config: dict[str, int] | None = None
+
+
+def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Path | None) -> StageInputs:
+    """Check the degrade outputs (and pretrained generator / VGG file) exist; hash them."""
+    from dpsrgan.data.loading import split_ids, split_row_count
+
+    data_dir = Path(data_dir).resolve()
+    manifest = data_dir / MANIFEST
+    if not manifest.is_file():
+        raise DpsrganError(f"{manifest}: not found; run the degrade stage first (dvc repro degrade)")
+    for split in ("train", "valid"):
+        if not any((data_dir / split).glob("part-*.parquet")):
+            raise DpsrganError(f"{data_dir / split}: no part-*.parquet shards; re-run the degrade stage")
+    hashes = {"data_manifest": sha256_file(manifest)}
+    section = params.pretrain if stage == "pretrain" else params.gan
+    valid_ids = split_ids(data_dir / "valid")
+    if section.valid_max_images is not None:
+        valid_ids = valid_ids[: section.valid_max_images]
+    inputs: dict[str, Any] = {}
+    if stage == "gan":
+        if pretrained is None:
+            raise DpsrganError("the GAN stage needs --pretrained PATH (the pretrain stage's generator)")
+        from dpsrgan.checkpoint import load_generator
+
+        generator = load_generator(pretrained)
+        expected = {"channels": params.model.channels, "num_blocks": params.model.num_blocks,
+                    "dilation": params.model.dilation, "scale": params.degrade.scale}
+        found = {key: generator.config[key] for key in expected}
+        if found != expected:
+            raise DpsrganError(
+                f"{pretrained}: generator {found} does not match params {expected} (model.*, degrade.scale); "
+                "re-run the pretrain stage (dvc repro pretrain)"
+            )
+        hashes["pretrained"] = sha256_file(pretrained)
+        inputs = {"pretrained_state": generator.state_dict(), "pretrained_config": generator.config}
+        weights = params.loss.vgg_weights
+        if weights not in ("random", "torch-hub") and "://" not in weights:
+            hashes["vgg_weights"] = sha256_file(weights) if Path(weights).is_file() else "missing"
+        if weights != "random":  # fail fast here, not in every worker; warms the torch-hub cache
+            from dpsrgan.models.vgg import load_vgg19_state_dict
+
+            load_vgg19_state_dict(weights)
+    return StageInputs(data_dir, split_row_count(data_dir / "train"), tuple(valid_ids), hashes, **inputs)
+
+
+def steps_per_epoch(train_rows: int, batch_size: int, num_workers: int, cap: int | None, key: str) -> int:
+    """Optimiser steps per epoch: full batches of each worker's equal share, capped."""
+    available = (train_rows // num_workers) // batch_size
+    if available == 0:
+        raise DpsrganError(
+            f"the train split has {train_rows} rows, fewer than ray.num_workers × {key}.batch_size = "
+            f"{num_workers * batch_size}; lower {key}.batch_size or ray.num_workers, or add data"
+        )
+    return min(available, cap) if cap else available
+
+
+# --- the stage ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A finished stage: its final training state (state.py's dict) and where it lives."""
+
+    stage: Stage
+    run_name: str
+    state: dict[str, Any]
+    checkpoint_path: str
+    mlflow_run_id: str
+    tracking_uri: str
+    input_hashes: dict[str, str]
+
+
+def _loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **extra: Any):
+    from dpsrgan.training.loop import LoopConfig
+
+    section = params.pretrain if stage == "pretrain" else params.gan
+    key = "pretrain" if stage == "pretrain" else "gan"
+    generator = inputs.pretrained_config or {
+        "scale": params.degrade.scale, "channels": params.model.channels,
+        "num_blocks": params.model.num_blocks, "dilation": params.model.dilation, "in_channels": 3,
+    }
+    common: dict[str, Any] = dict(
+        stage=stage, generator=generator, epochs=section.epochs,
+        steps_per_epoch=steps_per_epoch(inputs.train_rows, section.batch_size, params.ray.num_workers,
+                                        section.steps_per_epoch, key),
+        batch_size=section.batch_size, betas=tuple(section.betas), precision=section.precision,
+        channels_last=section.channels_last, checkpoint_every_steps=section.checkpoint_every_steps,
+        seed=section.seed, crop_border=params.evaluate.crop_border if params.evaluate.crop_border is not None
+        else params.degrade.scale, validate=bool(inputs.valid_ids),
+        grid_ids=tuple(inputs.valid_ids[: params.evaluate.grid_images]),
+    )
+    meta = {"stage": stage, "run_name": name, "generator": generator}
+    if stage == "pretrain":
+        return LoopConfig(
+            **common, lr_g=params.pretrain.lr,
+            guard_hint="lower pretrain.lr, or set pretrain.precision: fp32", meta=meta, **extra,
+        )
+    gan, loss, model = params.gan, params.loss, params.model
+    discriminator = {"in_channels": 3, "channels": model.d_channels, "spectral_norm": model.d_spectral_norm}
+    return LoopConfig(
+        **common, lr_g=gan.lr_g, lr_d=gan.lr_d, discriminator=discriminator, ema_decay=gan.ema_decay,
+        adv_weight=loss.adv_weight, real_label_range=tuple(loss.real_label_range),
+        fake_label_range=tuple(loss.fake_label_range), vgg_layer=loss.vgg_layer, vgg_weights=loss.vgg_weights,
+        max_guard_restores=gan.max_guard_restores, guard_lr_factor=gan.guard_lr_factor,
+        d_collapse_threshold=gan.d_collapse_threshold, d_collapse_patience=gan.d_collapse_patience,
+        guard_hint="lower gan.lr_g / gan.lr_d, try model.d_spectral_norm: true, or raise gan.max_guard_restores",
+        meta={**meta, "discriminator": discriminator}, **extra,
+    )
+
+
+def _mlflow_params(stage: Stage, params: Params) -> dict[str, Any]:
+    dumped = params.model_dump(mode="json")
+    keep = ["model", "ray", "pretrain" if stage == "pretrain" else "gan"] + (["loss"] if stage == "gan" else [])
+    flat = {key: dumped[key] for key in keep}
+    flat["degrade"] = {"scale": params.degrade.scale}
+    return flat
+
+
+def build_trainer(
+    loop_config: Any,
+    ray_params: RayParams,
+    name: str,
+    datasets: dict[str, Any],
+    callbacks: Sequence[Any] | None = None,
+):
+    """The TorchTrainer of a stage (also what a Tune trial builds, with its own name/callbacks)."""
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from dpsrgan.training.loop import train_loop_per_worker
+
+    resources = {"CPU": ray_params.cpus_per_worker}
+    if ray_params.use_gpu:
+        resources["GPU"] = ray_params.gpus_per_worker
+    storage_path, filesystem = storage_target(ray_params)
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"loop": loop_config},
+        scaling_config=ScalingConfig(num_workers=ray_params.num_workers, use_gpu=ray_params.use_gpu,
+                                     resources_per_worker=resources),
+        run_config=RunConfig(
+            name=name, storage_path=storage_path, storage_filesystem=filesystem,
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=ray_params.max_failures),
+            logging_config=LoggingConfig(log_level="DEBUG" if ray_params.log_to_driver else "WARNING"),
+            callbacks=list(callbacks or []),
+        ),
+        datasets=datasets,
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+    )
+
+
+def stage_datasets(inputs: StageInputs) -> dict[str, Any]:
+    import ray.data
+
+    from dpsrgan.data.loading import train_dataset, valid_dataset
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    datasets = {"train": train_dataset(inputs.data_dir / "train")}
+    if inputs.valid_ids:
+        datasets["valid"] = valid_dataset(inputs.data_dir / "valid", list(inputs.valid_ids))
+    return datasets
+
+
+def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path | None = None) -> StageResult:
+    """Run (or resume) one training stage on Ray Train; returns its final state."""
+    import ray
+
+    from dpsrgan.tracking import end_stage_run, start_stage_run
+    from dpsrgan.training.faults import FaultInjection
+    from dpsrgan.training.progress import ProgressPrinter, ProgressSink
+    from dpsrgan.training.state import load_state
+
+    inputs = inspect_inputs(stage, params, data_dir, pretrained)
+    name = run_name(stage, params, inputs.hashes)
+    with ray_runtime(params.ray) as mode:
+        resources = check_resources(params.ray, mode)
+        tags = {
+            "stage": stage, "ray.run_name": name, "ray.mode": mode, "ray.storage_path": params.ray.storage_path,
+            "ray.cluster_resources": json.dumps(resources, sort_keys=True),
+            **{f"input.{key}_sha256": value for key, value in inputs.hashes.items()},
+        }
+        run = start_stage_run(params.mlflow.experiment, name, _mlflow_params(stage, params), tags)
+        logger.info("%s: Ray Train run %s (%s Ray, %d workers), MLflow run %s%s", stage, name, mode,
+                     params.ray.num_workers, run.run_id, " (resumed)" if run.resumed else "")
+        sink = ProgressSink.remote()
+        pretrained_ref = ray.put(inputs.pretrained_state) if inputs.pretrained_state is not None else None
+        loop_config = _loop_config(
+            stage, params, inputs, name, pretrained=pretrained_ref, tracking_uri=run.tracking_uri,
+            mlflow_run_id=run.run_id, sink=sink, faults=FaultInjection.from_env(),
+        )
+        trainer = build_trainer(loop_config, params.ray, name, stage_datasets(inputs))
+        status = "FAILED"
+        try:
+            with ProgressPrinter(sink) as printer:
+                result = trainer.fit()
+            if printer.failure:
+                raise DpsrganError(printer.failure)
+            if result.checkpoint is None:
+                raise DpsrganError(f"{stage}: the run {name} finished without a checkpoint; see Ray's logs")
+            with result.checkpoint.as_directory() as directory:
+                state = load_state(Path(directory))
+            _log_summary(run, state)
+            status = "FINISHED"
+        except ray.train.TrainingFailedError as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DpsrganError(
+                f"{stage}: training failed after ray.max_failures={params.ray.max_failures} restarts ({first[:300]}); "
+                f"Ray's worker logs: <ray temp dir>/session_latest/logs"
+            ) from error
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            end_stage_run(run, status)
+    return StageResult(stage, name, state, result.checkpoint.path, run.run_id, run.tracking_uri, inputs.hashes)
+
+
+def _log_summary(run: Any, state: dict[str, Any]) -> None:
+    """The history plot on the MLflow run; a last log line with the result."""
+    from dpsrgan.tracking import RunLogger
+    from dpsrgan.training.outputs import final_metrics
+    from dpsrgan.visualize import history_plot
+
+    history = state["progress"]["history"]
+    if history:
+        RunLogger(run.tracking_uri, run.run_id).log_png(history_plot(history, state["meta"]["run_name"]),
+                                                        "plots/history.png")
+    logger.info("%s finished: %s", state["meta"]["stage"], json.dumps(final_metrics(state), sort_keys=True))
