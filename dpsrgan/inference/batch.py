@@ -52,8 +52,9 @@ def _readable_extensions() -> set[str]:
 
 
 def _folder_images(folder: Path, recursive: bool, exclude: Path) -> list[Path]:
-    """Image files (by extension, not hidden) in ``folder``, sorted, skipping ``exclude`` (the
-    output folder when it lies inside the input tree, so reruns do not upscale their outputs)."""
+    """Image files (by extension, not hidden) in ``folder``, sorted, skipping those under
+    ``exclude`` (the output folder, when it is a subfolder of the input tree: reruns must not
+    upscale their own outputs)."""
     extensions = _readable_extensions()
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     found = []
@@ -61,7 +62,8 @@ def _folder_images(folder: Path, recursive: bool, exclude: Path) -> list[Path]:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in extensions:
             continue
-        if path.is_file() and not path.resolve().is_relative_to(exclude):
+        inside_output = exclude != folder.resolve() and path.resolve().is_relative_to(exclude)
+        if path.is_file() and not inside_output:
             found.append(path)
     return sorted(found)
 

@@ -202,7 +202,7 @@ class Upscaler:
         color = planes.color
         dtype, top = color.dtype, full_scale(color.dtype)
         height, width, channels = color.shape
-        lr = torch.from_numpy(np.ascontiguousarray(color)).permute(2, 0, 1)[None].float().div_(top)
+        lr = torch.from_numpy(np.array(color, copy=True)).permute(2, 0, 1)[None].float().div_(top)
         if channels == 1:
             lr = lr.expand(-1, 3, -1, -1)
         out = np.empty((height * self.scale, width * self.scale, channels), dtype=dtype)

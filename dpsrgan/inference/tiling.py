@@ -1,4 +1,4 @@
-"""Tiled forward pass with real-pixel context and blended overlaps (pure torch, no precision or
+r"""Tiled forward pass with real-pixel context and blended overlaps (pure torch, no precision or
 device policy: the caller passes ``forward``).
 
 Geometry, one axis, in LR pixels (``s`` = scale)::
