@@ -15,8 +15,10 @@ sqlite file). An unreachable server is a one-line :class:`DpsrganError`, found b
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -227,6 +229,19 @@ def register_generator(
     return RegisteredVersion(registered_model, version, run.info.run_id, info.model_uri)
 
 
+@contextmanager
+def _no_download_progress_bars() -> Iterator[None]:
+    """Two small files do not need MLflow's tqdm bars on the user's terminal (unless asked for)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    saved = os.environ.get(key)
+    os.environ.setdefault(key, "false")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+
+
 def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
     """The generator behind ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``).
 
@@ -241,7 +256,7 @@ def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
     from dpsrgan.serving import WEIGHTS_KEY
 
     check_reachable(mlflow.get_tracking_uri())
-    with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp, _no_download_progress_bars():
         mlmodel = registry_call(
             lambda: mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp),
             uri,
