@@ -1,4 +1,4 @@
-"""The cluster-side half of ``dpsrgan submit --fetch-outs``: ``dvc repro`` in a Ray job.
+"""The cluster-side half of ``dpsrgan submit -- dvc repro``: DVC in a Ray job without git.
 
     python -m dpsrgan.cluster_job [dvc repro arguments...]
 
@@ -11,7 +11,8 @@ Run by Ray as the job's entrypoint, in the job's unpacked working directory (the
    the DVC remote, never from the job package;
 3. runs ``dvc push``, so the new outs are in the remote;
 4. prints ``dvc.lock`` as one marked log line (:func:`dpsrgan.submit.encode_lock`) that the
-   submitting ``dpsrgan submit`` turns back into its local ``dvc.lock`` before ``dvc pull``.
+   submitting ``dpsrgan submit --fetch-outs`` turns back into its local ``dvc.lock`` before
+   ``dvc pull``.
 
 The scratch copy is removed on success and kept (its path logged) on failure.
 """

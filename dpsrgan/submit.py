@@ -17,10 +17,10 @@ project's rules built in:
 * **Provenance without .git.** The commit (and whether the tree was dirty) goes into the job
   metadata and ``DPSRGAN_GIT_COMMIT`` / ``DPSRGAN_GIT_DIRTY``, since ``.git`` stays home.
 * **Results come back.** Checkpoints live in ``ray.storage_path`` and runs on the shared MLflow
-  server (``MLFLOW_TRACKING_URI`` is forwarded). With ``fetch_outs``, ``dvc repro`` runs on
-  the cluster through :mod:`dpsrgan.cluster_job`, which pushes the outs to the DVC remote and
-  hands ``dvc.lock`` back through the job log; locally ``dvc.lock`` is replaced and
-  ``dvc pull`` checks the outs out, as if ``dvc repro`` had run here.
+  server (``MLFLOW_TRACKING_URI`` is forwarded). ``dvc repro`` runs on the cluster through
+  :mod:`dpsrgan.cluster_job`: deps come from the DVC remote, outs go back to it, and
+  ``dvc.lock`` comes back through the job log. With ``fetch_outs`` the local ``dvc.lock`` is
+  replaced by it and ``dvc pull`` checks the outs out, as if ``dvc repro`` had run here.
 """
 
 from __future__ import annotations
@@ -51,29 +51,30 @@ from dpsrgan.errors import DpsrganError
 
 logger = logging.getLogger(__name__)
 
-# gitwildmatch patterns relative to the repo root (a leading "/" anchors at the root, so
-# "/data/" leaves the dpsrgan/data package in). Everything large or secret stays home.
+# gitwildmatch patterns relative to the repo root. A leading "/" anchors at the root, so "/data"
+# leaves the dpsrgan/data package in; no trailing "/", or Ray would still walk the directory and
+# test every file in it. Everything large or secret stays home.
 JOB_EXCLUDES: tuple[str, ...] = (
-    ".git/",
-    ".dvc/cache/",
-    ".dvc/tmp/",
-    ".dvc/config.local",  # `dvc remote modify --local` puts credentials here
-    ".venv/",
-    "venv/",
-    "__pycache__/",
+    ".git",
+    "/.dvc/cache",
+    "/.dvc/tmp",
+    "/.dvc/config.local",  # `dvc remote modify --local` puts credentials here
+    "/.venv",
+    "/venv",
+    "__pycache__",
     "*.pyc",
-    ".pytest_cache/",
-    "*.egg-info/",
-    "/data/",
-    "/models/",
-    "/outputs/",
-    "/mlruns/",
-    "/mlartifacts/",
+    ".pytest_cache",
+    "*.egg-info",
+    "/data",
+    "/models",
+    "/outputs",
+    "/mlruns",
+    "/mlartifacts",
     "/mlflow.db",
-    "/dvc_plots/",
-    "/.ray/",
-    "/benchmarks/results/",
-    "/infra/ray/.build/",
+    "/dvc_plots",
+    "/.ray",
+    "/benchmarks/results",
+    "/infra/ray/.build",
 )
 
 # Settings a job needs and that are safe to show in Ray's logs and job list.
@@ -186,6 +187,26 @@ def git_provenance(repo_root: Path) -> tuple[str | None, bool]:
     return commit, bool(status.strip())
 
 
+def dvc_out_excludes(repo_root: Path) -> list[str]:
+    """Anchored excludes for every out, metric and plot path declared in ``dvc.yaml``.
+
+    Stage products reach the cluster through the DVC remote (``dvc repro --pull``), so a
+    local copy of them must not ride along in the job package. Templated paths are skipped.
+    """
+    dvc_yaml = repo_root / "dvc.yaml"
+    if not dvc_yaml.is_file():
+        return []
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
+    paths: list[str] = []
+    for stage in stages.values():
+        for key in ("outs", "metrics", "plots"):
+            for entry in (stage or {}).get(key) or []:
+                path = next(iter(entry)) if isinstance(entry, dict) else entry
+                if isinstance(path, str) and "${" not in path:
+                    paths.append("/" + path.strip("/"))
+    return sorted(set(paths))
+
+
 def build_runtime_env(
     repo_root: Path, environ: Mapping[str, str], extra_env: Sequence[str] = ()
 ) -> dict[str, Any]:
@@ -195,21 +216,24 @@ def build_runtime_env(
     if commit:
         env_vars["DPSRGAN_GIT_COMMIT"] = commit
         env_vars["DPSRGAN_GIT_DIRTY"] = "1" if dirty else "0"
-    return {"working_dir": str(repo_root), "excludes": list(JOB_EXCLUDES), "env_vars": env_vars}
+    excludes = [*JOB_EXCLUDES, *dvc_out_excludes(repo_root)]
+    return {"working_dir": str(repo_root), "excludes": excludes, "env_vars": env_vars}
 
 
 def job_entrypoint(command: Sequence[str], fetch_outs: bool) -> str:
-    """The shell line Ray runs; with ``fetch_outs`` a ``dvc repro`` goes through cluster_job."""
+    """The shell line Ray runs. ``dvc repro`` goes through :mod:`dpsrgan.cluster_job` (no git
+    on the cluster, deps pulled from and outs pushed to the DVC remote); anything else runs as is.
+    """
     if not command:
         raise DpsrganError("nothing to run; give the command after --, e.g. dpsrgan submit -- dvc repro")
-    if not fetch_outs:
-        return shlex.join(command)
-    if list(command[:2]) != ["dvc", "repro"]:
-        raise DpsrganError(
-            f"--fetch-outs brings back DVC outs, so the command must be `dvc repro [...]`, "
-            f"got `{shlex.join(command)}`"
-        )
-    return shlex.join(["python", "-m", "dpsrgan.cluster_job", *command[2:]])
+    shown = shlex.join(command)
+    if command[0] == "dvc":
+        if list(command[:2]) != ["dvc", "repro"]:
+            raise DpsrganError(f"`{shown}`: of the dvc commands only `dvc repro` runs on a cluster (.git stays home)")
+        return shlex.join(["python", "-m", "dpsrgan.cluster_job", *command[2:]])
+    if fetch_outs:
+        raise DpsrganError(f"--fetch-outs brings back DVC outs, so the command must be `dvc repro [...]`, got `{shown}`")
+    return shown
 
 
 def new_submission_id() -> str:

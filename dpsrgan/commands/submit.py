@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--fetch-outs",
         action="store_true",
-        help="for `dvc repro`: push outs to the DVC remote on the cluster, then update dvc.lock and `dvc pull` here",
+        help="after `dvc repro` (whose outs the cluster pushes to the DVC remote): take its dvc.lock and `dvc pull` here",
     )
     parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     parser.add_argument("--submission-id", help="job id (default: dpsrgan-<UTC time>-<random>)")
@@ -48,13 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="also forward this (non-secret) environment variable; repeatable",
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+    parser.add_argument(
+        "job_command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run on the cluster"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from dpsrgan.submit import SubmitRequest, find_repo_root, resolve_address, run_on_cluster
 
-    command = list(args.command)
+    command = list(args.job_command)
     if command[:1] == ["--"]:
         command = command[1:]
     repo_root = args.working_dir.resolve() if args.working_dir else find_repo_root(Path.cwd())
