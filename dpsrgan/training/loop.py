@@ -351,7 +351,7 @@ class _Worker:
         model.eval()
         scale = cfg.generator["scale"]
         need_bicubic = self.bicubic_sums is None
-        sums = torch.zeros(5, dtype=torch.float64)  # psnr, ssim, count, bicubic psnr, bicubic ssim
+        sums = torch.zeros(6, dtype=torch.float64)  # psnr, ssim, count, bicubic psnr, bicubic ssim, perceptual
         grid: dict[str, tuple[np.ndarray, ...]] = {}
         valid = ray.train.get_dataset_shard("valid")
         for batch in valid.iter_batches(batch_size=VALID_READ_BATCH, batch_format="numpy"):
@@ -375,12 +375,14 @@ class _Worker:
                         bic_t = _to_tensor(bicubic)
                         sums[3] += batch_psnr_y(bic_t, hr_t, cfg.crop_border).double().sum()
                         sums[4] += batch_ssim_y(bic_t, hr_t, cfg.crop_border).double().sum()
+                    if self.perceptual is not None:  # GAN stage: the tune objective's VGG distance
+                        sums[5] += float(self.perceptual(sr_t.to(self.device), hr_t.to(self.device)))
                 if in_grid:
                     grid[image_id] = (lr, bicubic, sr, hr)
         if need_bicubic:
-            self.bicubic_sums = sums[3:].clone()
+            self.bicubic_sums = sums[3:5].clone()
         else:
-            sums[3:] = self.bicubic_sums
+            sums[3:5] = self.bicubic_sums
         if dist.is_available() and dist.is_initialized() and self.world > 1:
             sums = _all_reduce_sum(sums, self.device)
         model.train(was_training)
@@ -392,6 +394,8 @@ class _Worker:
             "val/ssim_y_bicubic": sums[4].item() / count,
             "val/images": sums[2].item(),
         }
+        if self.perceptual is not None:
+            metrics["val/perceptual"] = sums[5].item() / count
         return metrics, grid
 
     def _super_resolve(self, model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
