@@ -91,7 +91,7 @@ def start_stage_run(
         else:
             run = client.create_run(experiment_id, run_name=ray_run_name, tags={RAY_RUN_TAG: ray_run_name})
             run_id, resumed = run.info.run_id, False
-        all_tags = {"git_commit": git_commit(Path.cwd()), **tags}
+        all_tags = {"lineage.git_commit": git_commit(Path.cwd()), **tags}
         flat = flatten(params)
         client.log_batch(
             run_id,

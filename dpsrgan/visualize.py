@@ -53,7 +53,7 @@ def comparison_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 
 def history_plot(history: Sequence[Mapping[str, float]], title: str) -> bytes:
-    """Per-epoch curves: losses on the left (log scale), validation PSNR/SSIM-Y on the right."""
+    """Per-epoch curves: losses (log scale), then validation PSNR-Y and SSIM-Y against bicubic."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,21 +61,16 @@ def history_plot(history: Sequence[Mapping[str, float]], title: str) -> bytes:
 
     epochs = [row["epoch"] for row in history]
     losses = sorted({key for row in history for key in row if key.startswith("loss/")})
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=100)
     for key in losses:
-        values = [row.get(key, np.nan) for row in history]
-        left.plot(epochs, values, marker="o", label=key.removeprefix("loss/"))
-    left.set(xlabel="epoch", ylabel="loss", yscale="log", title="losses")
-    left.legend(fontsize=8)
-    if any("val/psnr_y" in row for row in history):
-        right.plot(epochs, [row.get("val/psnr_y", np.nan) for row in history], marker="o", label="SR PSNR-Y")
-        right.plot(epochs, [row.get("val/psnr_y_bicubic", np.nan) for row in history], ls="--", label="bicubic")
-        right.set(xlabel="epoch", ylabel="PSNR-Y (dB)", title="validation")
-        twin = right.twinx()
-        twin.plot(epochs, [row.get("val/ssim_y", np.nan) for row in history], color="tab:green", marker="s",
-                  label="SSIM-Y")
-        twin.set_ylabel("SSIM-Y")
-        right.legend(fontsize=8, loc="lower right")
+        axes[0].plot(epochs, [row.get(key, np.nan) for row in history], marker="o", label=key.removeprefix("loss/"))
+    axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="losses")
+    axes[0].legend(fontsize=8)
+    for axis, metric, unit in ((axes[1], "psnr_y", "PSNR-Y (dB)"), (axes[2], "ssim_y", "SSIM-Y")):
+        axis.plot(epochs, [row.get(f"val/{metric}", np.nan) for row in history], marker="o", label="SR")
+        axis.plot(epochs, [row.get(f"val/{metric}_bicubic", np.nan) for row in history], ls="--", label="bicubic")
+        axis.set(xlabel="epoch", ylabel=unit, title=f"validation {unit}")
+        axis.legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
     buffer = io.BytesIO()

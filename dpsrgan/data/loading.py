@@ -70,8 +70,9 @@ def valid_dataset(split_dir: str | Path, ids: list[str] | None = None):
     _require_split(split_dir)
     dataset = ray.data.read_parquet(str(split_dir), columns=["id", "hr", "lr"], file_extensions=["parquet"])
     if ids is not None:
-        keep = frozenset(ids)
-        dataset = dataset.filter(lambda row: row["id"] in keep)
+        from ray.data.expressions import col
+
+        dataset = dataset.filter(expr=col("id").is_in(list(ids)))
     return dataset
 
 

@@ -75,11 +75,13 @@ class StepReporter:
         self._window_start, self._window_steps = time.monotonic(), 0
 
     def step(self, epoch: int, step_in_epoch: int, global_step: int, losses: dict[str, float]) -> None:
-        self._window_steps += 1
         now = time.monotonic()
-        elapsed = now - self._window_start
-        if elapsed > 0:
-            self.samples_per_s = self._window_steps * self.samples_per_step / elapsed
+        if self._window_steps == 0:  # the first step after a pause also waited for data start-up
+            self.samples_per_s = self.samples_per_step / max(now - self._window_start, 1e-9)
+            self._window_start = now
+        else:
+            self.samples_per_s = self._window_steps * self.samples_per_step / max(now - self._window_start, 1e-9)
+        self._window_steps += 1
         if now - self._last_push < PUSH_INTERVAL_S and step_in_epoch < self.steps_per_epoch:
             return
         self._last_push = now

@@ -164,6 +164,8 @@ class StageInputs:
     data_dir: Path
     train_rows: int
     valid_ids: tuple[str, ...]
+    valid_capped: bool
+    """True when ``valid_max_images`` left out part of the valid split."""
     hashes: dict[str, str]
     pretrained_state: dict[str, Any] | None = None
     pretrained_config: dict[str, int] | None = None
@@ -182,9 +184,8 @@ def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Pat
             raise DpsrganError(f"{data_dir / split}: no part-*.parquet shards; re-run the degrade stage")
     hashes = {"data_manifest": sha256_file(manifest)}
     section = params.pretrain if stage == "pretrain" else params.gan
-    valid_ids = split_ids(data_dir / "valid")
-    if section.valid_max_images is not None:
-        valid_ids = valid_ids[: section.valid_max_images]
+    all_valid_ids = split_ids(data_dir / "valid")
+    valid_ids = all_valid_ids[: section.valid_max_images] if section.valid_max_images else all_valid_ids
     inputs: dict[str, Any] = {}
     if stage == "gan":
         if pretrained is None:
@@ -209,7 +210,8 @@ def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Pat
             from dpsrgan.models.vgg import load_vgg19_state_dict
 
             load_vgg19_state_dict(weights)
-    return StageInputs(data_dir, split_row_count(data_dir / "train"), tuple(valid_ids), hashes, **inputs)
+    return StageInputs(data_dir, split_row_count(data_dir / "train"), tuple(valid_ids),
+                       len(valid_ids) < len(all_valid_ids), hashes, **inputs)
 
 
 def steps_per_epoch(train_rows: int, batch_size: int, num_workers: int, cap: int | None, key: str) -> int:
@@ -329,7 +331,9 @@ def stage_datasets(inputs: StageInputs) -> dict[str, Any]:
     context.print_on_execution_start = False
     datasets = {"train": train_dataset(inputs.data_dir / "train")}
     if inputs.valid_ids:
-        datasets["valid"] = valid_dataset(inputs.data_dir / "valid", list(inputs.valid_ids))
+        capped = list(inputs.valid_ids) if inputs.valid_capped else None
+        # Small and read every epoch by every worker: execute it once, keep the blocks.
+        datasets["valid"] = valid_dataset(inputs.data_dir / "valid", capped).materialize()
     return datasets
 
 
@@ -349,7 +353,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
         tags = {
             "stage": stage, "ray.run_name": name, "ray.mode": mode, "ray.storage_path": params.ray.storage_path,
             "ray.cluster_resources": json.dumps(resources, sort_keys=True),
-            **{f"input.{key}_sha256": value for key, value in inputs.hashes.items()},
+            **{f"lineage.{key}_sha256": value for key, value in inputs.hashes.items()},
         }
         run = start_stage_run(params.mlflow.experiment, name, _mlflow_params(stage, params), tags)
         logger.info("%s: Ray Train run %s (%s Ray, %d workers), MLflow run %s%s", stage, name, mode,
