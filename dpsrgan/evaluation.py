@@ -121,6 +121,8 @@ class BatchEvaluator:
                     f"but degrade.scale is {settings.scale}; retrain or fix degrade.scale"
                 )
         self.lpips = _load_lpips() if settings.lpips else None
+        for upscaler in self.upscalers.values():  # warm-up: first-call overheads stay out of the timings
+            upscaler.upscale_tensor(torch.zeros(1, 3, 8, 8))
 
     def super_resolve(self, lrs: Sequence[np.ndarray]) -> tuple[dict[str, list[np.ndarray]], dict[str, list[float]]]:
         """Every method's SR image for each LR image, and its forward time in ms per image.
@@ -215,7 +217,7 @@ def evaluate_split(
         import ray.data
 
         ray.data.DataContext.get_current().enable_progress_bars = False
-        dataset = ray.data.read_parquet([str(path) for path in shards], columns=["id", "hr", "lr"])
+        dataset = ray.data.read_parquet([str(path) for path in shards]).select_columns(["id", "hr", "lr"])
         results = dataset.map_batches(
             BatchEvaluator,
             fn_constructor_kwargs={"checkpoints": dict(checkpoints), "settings": settings},
@@ -231,7 +233,10 @@ def evaluate_split(
             [pd.DataFrame(evaluator(batch)) for batch in _local_batches(Path(split_dir), batch_size)],
             ignore_index=True,
         )
-    frame["method"] = pd.Categorical(frame["method"], categories=list(METHODS), ordered=True)
+    # Plain numpy dtypes whichever path ran (Ray hands back Arrow-backed columns, where NaN is
+    # a value, not a missing one).
+    frame = frame.astype({"id": str, **{name: np.float64 for name in (*METRIC_NAMES, "lpips", "ms_per_image")}})
+    frame["method"] = pd.Categorical(frame["method"].astype(str), categories=list(METHODS), ordered=True)
     return frame.sort_values(["method", "id"], kind="stable").reset_index(drop=True)
 
 

@@ -1,0 +1,111 @@
+"""Evaluation: the per-batch evaluator on tiny Parquet shards (numbers checked against the
+metrics module directly), the report pieces, and the evaluate stage through Ray Data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from dpsrgan.data.shards import read_split
+from dpsrgan.errors import DpsrganError
+from dpsrgan.evaluation import (
+    METHODS,
+    EvalSettings,
+    bicubic_upscale,
+    evaluate_split,
+    lpips_status,
+    paper_table,
+    summarize,
+)
+from dpsrgan.metrics import image_metrics
+from pipelines.evaluate import main as evaluate_main
+from tests._tiny import save_tiny_generator, write_tiny_split
+
+SETTINGS = EvalSettings(scale=4, crop_border=4, lpips=True, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    write_tiny_split(root / "processed" / "test", count=5, size=32, shard_rows=2)
+    checkpoints = {
+        "pretrained": str(save_tiny_generator(root / "pretrained.pt", seed=1)),
+        "gan": str(save_tiny_generator(root / "gan.pt", seed=2)),
+    }
+    return root, checkpoints
+
+
+def test_per_image_rows_match_the_metrics_module(data):
+    root, checkpoints = data
+    frame = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=2, use_ray=False)
+    assert len(frame) == 5 * len(METHODS)
+    assert list(frame["method"].unique()) == list(METHODS)
+    first = next(read_split(root / "processed" / "test"))
+    expected = image_metrics(bicubic_upscale(first.lr, 4), first.hr, crop_border=4)
+    row = frame[(frame["method"] == "bicubic") & (frame["id"] == first.id)].iloc[0]
+    for name, value in expected.items():
+        assert row[name] == pytest.approx(value)
+    # Untrained tiny generators are far worse than bicubic on smooth images: the columns are not mixed up.
+    means = frame.groupby("method", observed=True)["psnr_y"].mean()
+    assert means["bicubic"] > means["pretrained"] + 10 and means["bicubic"] > means["gan"] + 10
+    assert frame["lpips"].isna().all() == (not lpips_status()[0])
+
+
+def test_summary_and_table_carry_paper_numbers_and_the_lpips_note(data):
+    root, checkpoints = data
+    frame = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=4, use_ray=False)
+    summary = summarize(frame, {"bicubic": 0, "pretrained": 12195, "gan": 12195}, "skipped: no weights here")
+    assert summary["test_images"] == 5 and summary["gan"]["num_params"] == 12195
+    assert set(summary["gan"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "ms_per_image"}
+    table = paper_table(summary, "folder skimage")
+    assert "| DPSRGAN | 32.24 | 0.86 | 3.91 |" in table and "| SRGAN (not trained here) | 30.98 |" in table
+    assert "SRResNet (pretrained G) | 32.37 | 0.88 | 3.02" in table
+    assert "LPIPS skipped: no weights here" in table
+    json.dumps(summary, allow_nan=False)  # DVC metrics must be plain JSON
+
+
+def test_lpips_is_detected_not_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: never available
+    available, note = lpips_status()
+    assert not available and note.startswith("skipped:")
+
+
+def test_scale_mismatch_and_missing_shards_are_user_errors(data, tmp_path):
+    root, checkpoints = data
+    with pytest.raises(DpsrganError, match="upscales x4, but degrade.scale is 2"):
+        evaluate_split(root / "processed" / "test", checkpoints, EvalSettings(scale=2, crop_border=2),
+                       batch_size=2, use_ray=False)
+    with pytest.raises(DpsrganError, match="no Parquet shards"):
+        evaluate_split(tmp_path, checkpoints, SETTINGS, batch_size=2, use_ray=False)
+
+
+@pytest.mark.slow
+def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path):
+    root, checkpoints = data
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({
+        "ray": {"num_workers": 1, "cpus_per_worker": 0.5},
+        "evaluate": {"batch_size": 2, "grid_images": 2},
+    }))
+    out = tmp_path / "out"
+    code = evaluate_main([
+        "--params", str(params), "--data", str(root / "processed"),
+        "--pretrained", checkpoints["pretrained"], "--gan", checkpoints["gan"],
+        "--metrics", str(out / "metrics.json"), "--per-image", str(out / "per_image.csv"),
+        "--table", str(out / "table.md"), "--grid", str(out / "samples.png"),
+    ])
+    assert code == 0
+    ray_rows = pd.read_csv(out / "per_image.csv")
+    local = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=3, use_ray=False)
+    assert list(ray_rows["id"]) == list(local["id"]) and list(ray_rows["method"]) == list(local["method"])
+    np.testing.assert_allclose(ray_rows["psnr_y"], local["psnr_y"], rtol=1e-5)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_images"] == 5 and metrics["gan"]["psnr_y"] == pytest.approx(local[local.method == "gan"].psnr_y.mean(), abs=1e-3)
+    grid = Image.open(out / "samples.png")
+    assert grid.size[1] > 2 * 32 and grid.size[0] >= 5 * 32  # two rows of five 32-px cells
+    assert "| DPSRGAN |" in (out / "table.md").read_text()
