@@ -56,7 +56,7 @@ def train_dataset(split_dir: str | Path):
 
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(str(split_dir), columns=["hr", "lr"], file_extensions=["parquet"])
+    dataset = ray.data.read_parquet(str(split_dir), file_extensions=["parquet"]).select_columns(["hr", "lr"])
     return dataset.randomize_block_order().map_batches(
         _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS
     )
@@ -68,7 +68,7 @@ def valid_dataset(split_dir: str | Path, ids: list[str] | None = None):
 
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(str(split_dir), columns=["id", "hr", "lr"], file_extensions=["parquet"])
+    dataset = ray.data.read_parquet(str(split_dir), file_extensions=["parquet"]).select_columns(["id", "hr", "lr"])
     if ids is not None:
         from ray.data.expressions import col
 

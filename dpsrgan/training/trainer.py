@@ -90,6 +90,7 @@ def ray_runtime(ray_params: RayParams) -> Iterator[str]:
     for key, value in QUIET_RAY_ENV.items():
         os.environ.setdefault(key, value)
     if ray.is_initialized():
+        _quiet_ray_data_logs()
         yield "existing"
         return
     address = ray_params.address or os.environ.get("RAY_ADDRESS")
@@ -101,10 +102,18 @@ def ray_runtime(ray_params: RayParams) -> Iterator[str]:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray; silences the token notice
         ray.init(**options)
         mode = "local"
+    _quiet_ray_data_logs()
     try:
         yield mode
     finally:
         ray.shutdown()
+
+
+def _quiet_ray_data_logs() -> None:
+    """Drop the driver's per-dataset INFO lines ("execution finished", "progress bars disabled");
+    Ray Data's warnings (e.g. a starved read) still show."""
+    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def check_resources(ray_params: RayParams, mode: str) -> dict[str, float]:
@@ -239,6 +248,15 @@ class StageResult:
     mlflow_run_id: str
     tracking_uri: str
     input_hashes: dict[str, str]
+
+    def provenance(self) -> dict[str, str | int]:
+        """Plain-data lineage for the exported checkpoints."""
+        progress = self.state["progress"]
+        return {
+            "stage": self.stage, "ray_run": self.run_name, "mlflow_run_id": self.mlflow_run_id,
+            "steps": progress["global_step"], "epochs": progress["epoch"],
+            **{f"{key}_sha256": value for key, value in self.input_hashes.items()},
+        }
 
 
 def _loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **extra: Any):
