@@ -123,3 +123,46 @@ def test_generic_module_scale_is_measured():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.PixelShuffle(2))
     out = upscale(smooth_rgb(10, 6), model, tile=4, device="cpu", precision="fp32")
     assert out.shape == (20, 12, 3)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_cuda_matches_cpu(generator, precision):
+    rgb = smooth_rgb(40, 40, seed=2)
+    cpu = upscale(rgb, generator, device="cpu", precision="fp32")
+    gpu = upscale(rgb, generator, tile=16, device="cuda", precision=precision)
+    assert _psnr(gpu, cpu) > 40
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_auto_precision_is_bf16_on_bf16_gpus():
+    expected = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == expected
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_out_of_memory_halves_the_tile_and_retries(caplog):
+    """The default generator untiled on a 512² input needs several GiB; capped at ~1.5 GiB the
+    engine must halve the tile until it fits and still produce the exact tiled result."""
+    torch.manual_seed(0)
+    model = dpsrgan.Generator().eval()
+    lr = torch.rand(1, 3, 512, 512)
+    reference = upscale_tensor(lr, model, 128, device="cuda", precision="fp32")
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(1.5 * 2**30 / total)
+    try:
+        with caplog.at_level(logging.WARNING, logger="dpsrgan.inference"):
+            sr = upscale_tensor(lr, model, device="cuda", precision="fp32")
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    retries = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
+    assert retries and retries[0] == "CUDA out of memory; retrying with --tile 256", retries
+    assert (sr - reference).abs().max().item() <= 1 / 255

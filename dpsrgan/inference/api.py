@@ -29,8 +29,9 @@ def upscale(
     """Super-resolve ``image`` with ``model``; returns the same type, layout and bit depth.
 
     Args:
-        image: a PIL image (any mode; see :mod:`dpsrgan.inference.images` for the mode policy)
-            or an array H×W, H×W×{1,2,3,4} of uint8, uint16 or float in [0, 1].
+        image: a PIL image (any mode; see :mod:`dpsrgan.inference.images` for the mode policy;
+            EXIF orientation is applied when reading files, not to in-memory images) or an
+            array H×W, H×W×{1,2,3,4} of uint8, uint16 or float in [0, 1].
         model: an image-to-image upscaler, e.g. :class:`dpsrgan.Generator`. It is put in eval
             mode for the call (its mode is restored after) and moved to ``device``.
         scale: the model's factor; default ``model.scale`` or measured on a small probe.

@@ -223,7 +223,10 @@ def _quantise(values: torch.Tensor, dtype: np.dtype, top: float) -> np.ndarray:
     """[0, 1] float → the image dtype, rounded to nearest (floats pass through)."""
     if top == 1.0:
         return values.cpu().numpy().astype(dtype, copy=False)
-    return values.mul(top).round_().to(torch.int32).cpu().numpy().astype(dtype)
+    integers = values.mul(top).round_()
+    if dtype == np.uint8:  # values are in [0, 255] after the clamp: convert in torch, no int32 copy
+        return integers.to(torch.uint8).cpu().numpy()
+    return integers.to(torch.int32).cpu().numpy().astype(dtype)
 
 
 def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
