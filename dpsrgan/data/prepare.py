@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from dpsrgan.config import DataParams, DegradeParams
@@ -240,7 +241,9 @@ def _ray_batch(batch: dict[str, np.ndarray], settings: PairSettings) -> dict[str
         for i, p, s, g in zip(batch["task_id"], batch["path"], batch["split"], batch["geometry"], strict=True)
     ]
     columns: dict[str, list[Any]] = {key: [] for key in (*_task_columns(tasks[0]), *_ROW_FIELDS, "reason")}
-    for outcome in process_chunk(tasks, settings):
+    with threadpool_limits(limits=1):  # one process per CPU already: see dpsrgan.data.parallel
+        outcomes = process_chunk(tasks, settings)
+    for outcome in outcomes:
         rows = outcome.rows or (Row("", b"", b"", 0, 0),)
         for row in rows:
             for key, value in _task_columns(outcome.task).items():
