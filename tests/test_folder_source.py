@@ -76,7 +76,7 @@ def test_patches_for_train_whole_images_for_eval(tmp_path):
     data = data_params(source="folder", uri=str(tmp_path / "photos"), hr_size=64, patch_stride=48, eval_max_side=160,
                        valid_fraction=0.2, test_fraction=0.2)
     download(data, tmp_path / "raw", tmp_path / "cache")
-    manifest = prepare(data, DegradeParams(scale=4), tmp_path / "raw", tmp_path / "processed", workers=2)
+    manifest = prepare(data, DegradeParams(scale=4), tmp_path / "raw", tmp_path / "processed", workers=1)
     splits = folder.assign_splits(list(pixels), 0.2, 0.2)
     dirs = split_dirs(tmp_path / "processed")
 

@@ -99,13 +99,14 @@ def _source_files(uri: str) -> dict[str, Path]:
 
 
 def _copy_tree(files: dict[str, Path], out_dir: Path) -> None:
+    """Copy into a temporary sibling, then rename: an interrupted copy is never taken as done."""
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     for rel, source in files.items():
         target = tmp / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    tmp.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
 

@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +95,6 @@ def process_chunk(tasks: Sequence[Task], settings: PairSettings) -> list[Outcome
     return outcomes
 
 
-@dataclass
-class _SplitStats:
-    images: int = 0
-    shapes: set[tuple[int, int]] = field(default_factory=set)
-
-
 def prepare(
     data: DataParams,
     degrade: DegradeParams,
@@ -118,27 +112,22 @@ def prepare(
         data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, config, degrade.seed
     )
     tasks = list_tasks(data, raw_dir)
-    allowed = math.floor(data.max_rejected_fraction * len(tasks))
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    writers = {split: ShardWriter(tmp / split, data.shard_rows) for split in SPLITS}
-    stats = {split: _SplitStats() for split in SPLITS}
-    rejected: list[dict[str, str]] = []
     try:
-        outcomes = _run(tasks, settings, workers, ray_address)
-        for outcome in tqdm(outcomes, total=len(tasks), desc="degrade", unit="img", disable=None):
-            if outcome.reason:
-                rejected.append(_reject(outcome, raw_dir, len(tasks), allowed, data.max_rejected_fraction, len(rejected)))
-                continue
-            stats[outcome.task.split].images += 1
-            for row in outcome.rows:
-                writers[outcome.task.split].add(row)
-                stats[outcome.task.split].shapes.add((row.height, row.width))
-        shards = {split: writer.close() for split, writer in writers.items()}
-        empty = [split for split in SPLITS if writers[split].rows == 0]
-        if empty:
-            raise DpsrganError(f"no usable images in split(s) {empty}; add images or check data.max_images")
-        manifest = _manifest(data, degrade, tmp, shards, writers, stats, rejected, len(tasks))
+        collector = _Collector(tmp, raw_dir, data, total=len(tasks))
+        for outcome in tqdm(_run(tasks, settings, workers, ray_address), total=len(tasks), desc="degrade", unit="img", disable=None):
+            collector.add(outcome)
+        manifest = {
+            "format": "dpsrgan-processed/1",
+            "schema": {"id": "string", "hr": "png", "lr": "png", "height": "int32", "width": "int32"},
+            "scale": config.scale,
+            "inputs": len(tasks),
+            "splits": collector.finish(config.scale),
+            "rejected": collector.rejected,
+            "rejected_fraction": round(len(collector.rejected) / len(tasks), 6),
+            "params": {"data": data.model_dump(mode="json", include=set(DATA_KEYS)), "degrade": degrade.model_dump(mode="json")},
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -146,11 +135,12 @@ def prepare(
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     counts = {split: manifest["splits"][split]["rows"] for split in SPLITS}
-    log.info("wrote %s: rows %s, %d rejected of %d inputs", out_dir, counts, len(rejected), len(tasks))
+    log.info("wrote %s: rows %s, %d rejected of %d inputs", out_dir, counts, len(collector.rejected), len(tasks))
     return manifest
 
 
 def _run(tasks: list[Task], settings: PairSettings, workers: int, ray_address: str | None) -> Iterator[Outcome]:
+    """Outcomes in task order, from Ray Data when an address is given, else local processes."""
     if ray_address:
         rows = ray_map_batches(
             _ray_batch, [_task_columns(task) for task in tasks], ray_address, CHUNK_IMAGES, {"settings": settings}
@@ -170,58 +160,62 @@ def _chunk_worker(job: tuple[Sequence[Task], PairSettings]) -> list[Outcome]:
     return process_chunk(*job)
 
 
-def _reject(
-    outcome: Outcome, raw_dir: Path, total: int, allowed: int, fraction: float, already: int
-) -> dict[str, str]:
-    file = Path(outcome.task.path).relative_to(raw_dir).as_posix()
-    entry = {"file": file, "split": outcome.task.split, "reason": outcome.reason}
-    if already < _LOGGED_REJECTS:
-        log.warning("skipping %s: %s", file, outcome.reason)
-    if already + 1 > allowed:
-        raise DpsrganError(
-            f"more than data.max_rejected_fraction={fraction} of the {total} inputs are unusable "
-            f"(now {already + 1}, e.g. {file}: {outcome.reason}); fix the source or raise the fraction"
-        )
-    return entry
+class _Collector:
+    """Streams outcomes into per-split shard writers, keeping counts, shapes and the reject list.
 
+    Fails as soon as the rejects pass ``data.max_rejected_fraction`` of all inputs (the total is
+    known up front, so there is no point in finishing a doomed run).
+    """
 
-def _manifest(
-    data: DataParams,
-    degrade: DegradeParams,
-    root: Path,
-    shards: dict[Split, list[Path]],
-    writers: dict[Split, ShardWriter],
-    stats: dict[Split, _SplitStats],
-    rejected: list[dict[str, str]],
-    inputs: int,
-) -> dict[str, Any]:
-    scale = degrade.scale
-    splits = {}
-    for split in SPLITS:
-        shapes = sorted(stats[split].shapes)
-        uniform = len(shapes) == 1
-        splits[split] = {
-            "images": stats[split].images,
-            "rows": writers[split].rows,
-            "hr_shape": [*shapes[0], 3] if uniform else None,
-            "lr_shape": [shapes[0][0] // scale, shapes[0][1] // scale, 3] if uniform else None,
-            "hr_min": [min(h for h, _ in shapes), min(w for _, w in shapes)],
-            "hr_max": [max(h for h, _ in shapes), max(w for _, w in shapes)],
-            "shards": [
-                {"file": path.relative_to(root).as_posix(), "sha256": sha256_file(path)} for path in shards[split]
-            ],
-        }
-    data_used = data.model_dump(mode="json", include=set(DATA_KEYS))
-    return {
-        "format": "dpsrgan-processed/1",
-        "schema": {"id": "string", "hr": "png", "lr": "png", "height": "int32", "width": "int32"},
-        "scale": scale,
-        "inputs": inputs,
-        "splits": splits,
-        "rejected": rejected,
-        "rejected_fraction": round(len(rejected) / inputs, 6) if inputs else 0.0,
-        "params": {"data": data_used, "degrade": degrade.model_dump(mode="json")},
-    }
+    def __init__(self, root: Path, raw_dir: Path, data: DataParams, total: int) -> None:
+        self.root, self.raw_dir, self.total = root, raw_dir, total
+        self.fraction = data.max_rejected_fraction
+        self.allowed = math.floor(self.fraction * total)
+        self.writers = {split: ShardWriter(root / split, data.shard_rows) for split in SPLITS}
+        self.images = dict.fromkeys(SPLITS, 0)
+        self.shapes: dict[Split, set[tuple[int, int]]] = {split: set() for split in SPLITS}
+        self.rejected: list[dict[str, str]] = []
+
+    def add(self, outcome: Outcome) -> None:
+        split = outcome.task.split
+        if outcome.reason:
+            self._reject(outcome)
+            return
+        self.images[split] += 1
+        for row in outcome.rows:
+            self.writers[split].add(row)
+            self.shapes[split].add((row.height, row.width))
+
+    def _reject(self, outcome: Outcome) -> None:
+        file = Path(outcome.task.path).relative_to(self.raw_dir).as_posix()
+        self.rejected.append({"file": file, "split": outcome.task.split, "reason": outcome.reason})
+        if len(self.rejected) <= _LOGGED_REJECTS:
+            log.warning("skipping %s: %s", file, outcome.reason)
+        if len(self.rejected) > self.allowed:
+            raise DpsrganError(
+                f"more than data.max_rejected_fraction={self.fraction} of the {self.total} inputs are unusable "
+                f"({len(self.rejected)} so far, e.g. {file}: {outcome.reason}); fix the source or raise the fraction"
+            )
+
+    def finish(self, scale: int) -> dict[str, Any]:
+        """Close the shards; per split: images, rows, HR/LR shapes and each shard's sha256."""
+        summary = {}
+        for split, writer in self.writers.items():
+            paths = writer.close()
+            if writer.rows == 0:
+                raise DpsrganError(f"no usable images in the {split} split; add images or check data.max_images")
+            shapes = sorted(self.shapes[split])
+            uniform = len(shapes) == 1
+            summary[split] = {
+                "images": self.images[split],
+                "rows": writer.rows,
+                "hr_shape": [*shapes[0], 3] if uniform else None,
+                "lr_shape": [shapes[0][0] // scale, shapes[0][1] // scale, 3] if uniform else None,
+                "hr_min": [min(h for h, _ in shapes), min(w for _, w in shapes)],
+                "hr_max": [max(h for h, _ in shapes), max(w for _, w in shapes)],
+                "shards": [{"file": p.relative_to(self.root).as_posix(), "sha256": sha256_file(p)} for p in paths],
+            }
+        return summary
 
 
 # --- Ray Data adapters: tasks and outcomes as flat numpy columns -------------------------------

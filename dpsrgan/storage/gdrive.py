@@ -20,7 +20,7 @@ import requests
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.storage.http import download_http
-from dpsrgan.storage.progress import HtmlPageError
+from dpsrgan.storage.transfer import HtmlPageError
 
 log = logging.getLogger(__name__)
 

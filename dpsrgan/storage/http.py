@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.storage.progress import append_stream
+from dpsrgan.storage.transfer import append_stream
 from dpsrgan.storage.retry import TransientError, retrying
 
 log = logging.getLogger(__name__)

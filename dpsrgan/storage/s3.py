@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.storage.progress import append_stream
+from dpsrgan.storage.transfer import append_stream
 from dpsrgan.storage.retry import TransientError, retrying
 
 log = logging.getLogger(__name__)
