@@ -38,7 +38,8 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,16 +324,18 @@ def _warn_about_local_storage(repo_root: Path) -> None:
         )
 
 
-def _connect(address: str) -> Any:
-    from ray.job_submission import JobSubmissionClient
+@contextmanager
+def _job_server(address: str) -> Iterator[None]:
+    """Turn the job server being unreachable or refusing us into one line that says what to check."""
+    from ray.exceptions import AuthenticationError
 
     try:
-        return JobSubmissionClient(address)
-    except (ConnectionError, RuntimeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        yield
+    except (ConnectionError, RuntimeError, AuthenticationError) as error:
+        lines = str(error).strip().splitlines()
         raise DpsrganError(
-            f"cannot use the Ray job server at {address}: {first_line} (is the dashboard port "
-            "reachable? on a token-auth cluster set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)"
+            f"Ray job server at {address}: {lines[0] if lines else type(error).__name__} (is the dashboard "
+            "port reachable? on a token-auth cluster set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)"
         ) from None
 
 
@@ -346,7 +349,6 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
         logger.warning("MLFLOW_TRACKING_URI is not set: the job's MLflow runs stay on the cluster's disk")
     _warn_about_local_storage(request.repo_root)
 
-    client = _connect(request.address)
     commit = runtime_env["env_vars"].get("DPSRGAN_GIT_COMMIT", "")
     metadata = {
         "submitted_by": getpass.getuser(),
@@ -354,12 +356,16 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
         "git_dirty": runtime_env["env_vars"].get("DPSRGAN_GIT_DIRTY", ""),
         "command": shlex.join(request.command),
     }
-    job_id = client.submit_job(
-        entrypoint=entrypoint,
-        runtime_env=runtime_env,
-        submission_id=request.submission_id or new_submission_id(),
-        metadata=metadata,
-    )
+    from ray.job_submission import JobSubmissionClient
+
+    with _job_server(request.address):
+        client = JobSubmissionClient(request.address)
+        job_id = client.submit_job(
+            entrypoint=entrypoint,
+            runtime_env=runtime_env,
+            submission_id=request.submission_id or new_submission_id(),
+            metadata=metadata,
+        )
     logger.info("submitted %s to %s (commit %s)", job_id, request.address, commit[:12] or "unknown")
     follow = f"ray job logs --follow {job_id} --address {request.address}"
     if not request.wait:

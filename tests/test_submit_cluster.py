@@ -39,7 +39,7 @@ from dpsrgan.submit import (
     resolve_address,
 )
 from tests.fixtures.secrets import find_secrets
-from tests.fixtures.services import TEST_AWS_ENV
+from tests.fixtures.services import TEST_AWS_ENV, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = (TEST_AWS_ENV["AWS_ACCESS_KEY_ID"], TEST_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
@@ -129,6 +129,16 @@ def test_job_package_of_this_repo_is_small_and_leaves_data_and_secrets_home(tmp_
     assert "pip" not in runtime_env and "conda" not in runtime_env  # the cluster env is pinned
 
 
+def test_unreachable_job_server_is_a_one_line_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", f"http://127.0.0.1:{free_port()}", "--",
+         "echo", "hi"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("dpsrgan submit: error: Ray job server at http://127.0.0.1:")
+
+
 # ----------------------------------------------------------------------------- on the cluster
 
 SMOKE_DVC_YAML = {
@@ -196,7 +206,9 @@ def smoke_run(ray_cluster, smoke_project, mlflow_server):
         cwd=smoke_project, env=env, capture_output=True, text=True, timeout=540,
     )
     wall = time.monotonic() - started
-    print(f"\n[smoke job] exit {done.returncode} after {wall:.1f}s wall", file=sys.stderr)
+    ranks = sorted((smoke_project / "model").glob("rank-*.json")) if done.returncode == 0 else []
+    placement = ", ".join(f"rank {json.loads(r.read_text())['rank']} on node {json.loads(r.read_text())['node_id'][:8]}" for r in ranks)
+    print(f"\n[smoke job] exit {done.returncode} after {wall:.1f}s wall; {placement}", file=sys.stderr)
     return done, wall
 
 
@@ -280,3 +292,15 @@ def test_failed_job_gives_a_nonzero_exit_and_its_status(ray_cluster, smoke_proje
     assert done.returncode == 1, done.stderr
     assert "about to fail" in done.stdout
     assert "FAILED" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_client_without_the_cluster_token_is_refused(ray_cluster, smoke_project):
+    env = {k: v for k, v in ray_cluster.env().items() if k != "RAY_AUTH_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", ray_cluster.address, "--", "echo", "hi"],
+        cwd=smoke_project, env={**env, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "RAY_AUTH_MODE=token" in done.stderr.strip().splitlines()[-1]
