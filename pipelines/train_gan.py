@@ -1,7 +1,8 @@
 """GAN stage: generator + conditional PatchGAN discriminator on Ray Train, from the pretrained G.
 
     python -m pipelines.train_gan --data data/processed --pretrained models/pretrain/generator.pt \
-        --out models/gan/generator.pt --out-discriminator models/gan/discriminator.pt \
+        [--best-config outputs/tune/best.json] --out models/gan/generator.pt \
+        --out-discriminator models/gan/discriminator.pt \
         --history plots/train_gan/history.csv --metrics metrics/train_gan.json
 
 Each iteration is one discriminator step then one generator step (perceptual + loss.adv_weight ·
@@ -30,6 +31,10 @@ def run(args: argparse.Namespace, params: Params) -> None:
     )
     from dpsrgan.training.trainer import train_stage
 
+    if args.best_config is not None:  # the tune stage's choice of loss.adv_weight, gan.lr_g, gan.lr_d
+        from dpsrgan.tuning import apply_best_config, read_best_config
+
+        params = apply_best_config(params, read_best_config(args.best_config))
     result = train_stage("gan", params, args.data, pretrained=args.pretrained)
     export_generator(result.state, args.out, **result.provenance())
     export_discriminator(result.state, args.out_discriminator, **result.provenance())
@@ -41,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="the degrade stage's output directory")
     parser.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's generator")
+    parser.add_argument("--best-config", type=Path, help="the tune stage's best.json (overrides the tuned params)")
     parser.add_argument("--out", type=Path, required=True, help="generator checkpoint to write")
     parser.add_argument("--out-discriminator", type=Path, required=True, help="discriminator checkpoint to write")
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics CSV to write")

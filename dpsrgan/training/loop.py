@@ -23,6 +23,7 @@ import logging
 import math
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,7 @@ class _Worker:
     def _train_epoch(self) -> str:
         """Train until the epoch's step budget is spent; ``done``, ``restored`` or ``failed``."""
         cfg, p = self.cfg, self.progress
+        self.epoch_started = time.monotonic()
         shard = ray.train.get_dataset_shard("train")
         batches = iter(shard.iter_torch_batches(
             batch_size=cfg.batch_size, drop_last=True, device=self.device,
@@ -264,6 +266,7 @@ class _Worker:
         if self.cfg.validate:
             metrics, grid = self._validate()
             row.update(metrics)
+        row["perf/epoch_s"] = time.monotonic() - self.epoch_started  # this process's share of it
         p.history.append(row)
         p.epoch += 1
         p.step_in_epoch, p.epoch_steps, p.epoch_sums = 0, 0, {}

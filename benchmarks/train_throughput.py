@@ -1,0 +1,174 @@
+"""Training throughput of the paper's generator (64 channels, 16 blocks) at HR 128 (LR 32).
+
+Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--skip-ray]``
+
+Prints one JSON document:
+
+1. ``eager``: samples/s of :func:`~dpsrgan.training.steps.pretrain_step` and
+   :func:`~dpsrgan.training.steps.gan_step` on one in-memory batch, fp32 vs bf16 autocast, with
+   all of this machine's threads (no Ray, no data loading).
+2. ``ray``: the same steps inside the real Ray Train loop (``train_stage``: Ray Data reading
+   PNG shards, 1 worker, fp32), its steady-state samples/s (the loop's own clock, start-up and
+   validation excluded), the eager number at the same thread count, and the overhead
+   ``1 − ray / eager``. The worker gets as many threads as its CPU share (Ray sets
+   OMP_NUM_THREADS), so the local Ray is started with one logical CPU more than the machine
+   has, leaving a CPU for Ray Data's reads while the worker holds all physical ones.
+
+Numbers are wall clock on a shared machine: run it when the machine is otherwise idle and
+report ``os.getloadavg()`` (printed) with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dpsrgan.config import parse_params  # noqa: E402
+from dpsrgan.losses import PerceptualLoss  # noqa: E402
+from dpsrgan.models.discriminator import Discriminator  # noqa: E402
+from dpsrgan.models.generator import Generator  # noqa: E402
+from dpsrgan.models.vgg import VGG19Features  # noqa: E402
+from dpsrgan.training.precision import select_precision  # noqa: E402
+from dpsrgan.training.steps import gan_step, pretrain_step  # noqa: E402
+
+HR = 128
+
+
+def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    hr = F.interpolate(torch.rand(n, 3, HR // 8, HR // 8), size=(HR, HR), mode="bilinear", align_corners=False)
+    return F.avg_pool2d(hr, 4).contiguous(memory_format=torch.channels_last), hr.contiguous(
+        memory_format=torch.channels_last
+    )
+
+
+def eager_rate(stage: str, precision: str, n: int, steps: int, warmup: int = 1) -> float:
+    """Samples/s of ``steps`` timed steps after ``warmup`` untimed ones."""
+    torch.manual_seed(0)
+    plan = select_precision(precision, torch.device("cpu"))
+    generator = Generator().to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4)
+    lr, hr = batch(n)
+    if stage == "pretrain":
+        def step() -> None:
+            pretrain_step(generator, opt_g, lr, hr, precision=plan)
+    else:
+        discriminator = Discriminator().to(memory_format=torch.channels_last)
+        perceptual = PerceptualLoss(VGG19Features("conv5_4", "random").to(memory_format=torch.channels_last))
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
+
+        def step() -> None:
+            gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3, precision=plan)
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return n * steps / (time.perf_counter() - start)
+
+
+def write_dataset(root: Path, rows: int) -> Path:
+    """A degrade-stage layout of ``rows`` HR-128 patches cut from scikit-image's photographs."""
+    from skimage import data
+
+    from dpsrgan.data.shards import Row, encode_png, write_split
+    from dpsrgan.degradation import bicubic_downscale
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(0)
+
+    def rows_of(count: int, prefix: str):
+        for i in range(count):
+            photo = photos[i % len(photos)]
+            top, left = rng.integers(0, photo.shape[0] - HR), rng.integers(0, photo.shape[1] - HR)
+            hr = np.ascontiguousarray(photo[top : top + HR, left : left + HR])
+            yield Row(f"{prefix}{i}", encode_png(hr), encode_png(bicubic_downscale(hr, 4)), HR, HR)
+
+    write_split(rows_of(rows, "train"), root / "train", 4096)
+    write_split(rows_of(2, "valid"), root / "valid", 4096)
+    write_split(rows_of(1, "test"), root / "test", 4096)
+    (root / "manifest.json").write_text(json.dumps({"rows": rows}))
+    return root
+
+
+def ray_rates(n: int, steps: int, threads: int, workdir: Path) -> dict[str, float]:
+    """Steady-state samples/s of both stages in the real Ray Train loop (1 worker, fp32)."""
+    import ray
+
+    from dpsrgan.checkpoint import save_generator
+    from dpsrgan.training.trainer import train_stage
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
+    data_dir = write_dataset(workdir / "processed", rows=n * (steps + 1))
+    ray.init(num_cpus=threads + 1, logging_level="WARNING", log_to_driver=False)
+    try:
+        section = {"epochs": 1, "batch_size": n, "steps_per_epoch": steps + 1, "precision": "fp32",
+                   "checkpoint_every_steps": 10_000}
+        raw = {
+            "loss": {"vgg_weights": "random"},
+            "pretrain": section, "gan": {**section, "ema_decay": 0.999},
+            "ray": {"num_workers": 1, "cpus_per_worker": threads, "storage_path": str(workdir / "ray")},
+            "mlflow": {"experiment": "benchmark-train-throughput"},
+        }
+        params = parse_params(raw)
+        rates = {}
+        start = time.perf_counter()
+        pretrain = train_stage("pretrain", params, data_dir)
+        rates["pretrain_wall_s"] = time.perf_counter() - start
+        rates["pretrain"] = pretrain.state["progress"]["history"][-1]["perf/samples_per_s"]
+        pretrained = save_generator(Generator(), workdir / "pretrained.pt")
+        start = time.perf_counter()
+        gan = train_stage("gan", params, data_dir, pretrained=pretrained)
+        rates["gan_wall_s"] = time.perf_counter() - start
+        rates["gan"] = gan.state["progress"]["history"][-1]["perf/samples_per_s"]
+        return rates
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement")
+    parser.add_argument("--skip-ray", action="store_true")
+    args = parser.parse_args()
+
+    threads = torch.get_num_threads()
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "torch_threads": threads, "loadavg_start": os.getloadavg(),
+                    "torch": torch.__version__, "amx": bool(torch.cpu._is_amx_tile_supported())},
+        "config": {"generator": Generator().config, "hr": HR, "batch": args.batch, "steps": args.steps},
+        "eager": {},
+    }
+    for stage in ("pretrain", "gan"):
+        for precision in ("fp32", "bf16"):
+            report["eager"][f"{stage}_{precision}_samples_per_s"] = round(
+                eager_rate(stage, precision, args.batch, args.steps), 3)
+    if not args.skip_ray:
+        with tempfile.TemporaryDirectory(prefix="dpsrgan-bench-") as tmp:
+            rates = ray_rates(args.batch, args.steps, threads, Path(tmp))
+        ray_report = {}
+        for stage in ("pretrain", "gan"):
+            eager = report["eager"][f"{stage}_fp32_samples_per_s"]
+            ray_report[f"{stage}_samples_per_s"] = round(rates[stage], 3)
+            ray_report[f"{stage}_eager_samples_per_s"] = eager
+            ray_report[f"{stage}_overhead_pct"] = round(100 * (1 - rates[stage] / eager), 1)
+            ray_report[f"{stage}_stage_wall_s"] = round(rates[f"{stage}_wall_s"], 1)
+        report["ray_1_worker_fp32"] = ray_report
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
