@@ -1,0 +1,97 @@
+"""``dvc repro train_gan`` in a temporary copy of the repo with tiny params: the real dvc.yaml
+runs download → degrade → pretrain → train_gan, and its metrics and plots are readable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from dpsrgan.checkpoint import load_generator, read_checkpoint
+from dpsrgan.models.discriminator import Discriminator
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "data": {"hr_size": 32, "patch_stride": 160, "eval_max_side": 64},
+    "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
+    "loss": {"vgg_weights": "random", "vgg_layer": "relu2_2"},
+    "pretrain": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3, "precision": "fp32"},
+    "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "precision": "fp32"},
+    "mlflow": {"experiment": "dvc-train-test"},
+}
+
+
+def copy_repo(dest: Path) -> Path:
+    """The repo's tracked and unignored files (no data, no outputs) as a fresh git repo."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    archive = dest.parent / "repo.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in filter(None, files):
+            if (REPO / name).is_file():
+                tar.add(REPO / name, arcname=name)
+    dest.mkdir()
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
+                    ["git", "config", "user.name", "test"]):
+        subprocess.run(command, cwd=dest, check=True)
+    return dest
+
+
+def tiny_params(repo: Path) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "tiny"], cwd=repo, check=True)
+
+
+def dvc(repo: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
+    import ray
+
+    repo = copy_repo(tmp_path / "repo")
+    tiny_params(repo)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+               RAY_ADDRESS=ray.get_runtime_context().gcs_address)  # the test session's Ray: no start-up per stage
+
+    result = dvc(repo, "repro", "train_gan", env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    for stage in ("pretrain", "train_gan"):
+        assert f"Running stage '{stage}'" in result.stdout
+    generator = load_generator(repo / "models/gan/generator.pt")
+    assert generator.config["channels"] == 8
+    assert read_checkpoint(repo / "models/gan/generator.pt")["provenance"]["weights"] == "ema"
+    saved_d = torch.load(repo / "models/gan/discriminator.pt", weights_only=True)
+    Discriminator(**saved_d["architecture"]).load_state_dict(saved_d["state_dict"])
+
+    metrics = json.loads(dvc(repo, "metrics", "show", "--json", env=env).stdout)
+    by_file = next(iter(metrics.values()))["data"]
+    gan = by_file["metrics/train_gan.json"]["data"]
+    assert gan["steps"] == 2 and gan["val"]["images"] >= 1
+    assert by_file["metrics/pretrain.json"]["data"]["steps"] == 4
+    header = (repo / "plots/train_gan/history.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "loss_g_perceptual", "d_real_mean", "d_fake_mean", "val_psnr_y", "val_ssim_y"} <= set(header)
+
+    plots = dvc(repo, "plots", "show", "--json", env=env)
+    assert plots.returncode == 0, plots.stderr[-2000:]
+    rendered = json.loads(plots.stdout)
+    assert {"pretrain_psnr_y", "train_gan_d_means"} <= set(rendered)
+
+    again = dvc(repo, "repro", "train_gan", env=env)
+    assert again.returncode == 0 and "Running stage" not in again.stdout  # everything up to date
