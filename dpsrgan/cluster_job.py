@@ -36,7 +36,9 @@ def _dvc(args: Sequence[str], cwd: Path) -> None:
     logger.info("$ dvc %s", " ".join(args))
     done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd)
     if done.returncode != 0:
-        raise SystemExit(f"dvc {args[0]} failed with exit code {done.returncode} (scratch copy kept in {cwd})")
+        raise SystemExit(
+            f"dvc {args[0]} failed with exit code {done.returncode} (scratch copy kept in {cwd})"
+        )
 
 
 def push_targets(repro_args: Sequence[str]) -> list[str]:

@@ -148,9 +148,7 @@ def find_repo_root(start: Path) -> Path:
     raise DpsrganError(f"{start}: not inside a DVC/git project; run from the repo or pass --working-dir")
 
 
-def forwarded_env(
-    environ: Mapping[str, str], extra_names: Sequence[str] = ()
-) -> dict[str, str]:
+def forwarded_env(environ: Mapping[str, str], extra_names: Sequence[str] = ()) -> dict[str, str]:
     """The job's ``env_vars``: the non-secret settings that are set here, nothing else.
 
     Raises for an extra name that looks like a credential and for a tracking URI that embeds
@@ -181,7 +179,10 @@ def git_provenance(repo_root: Path) -> tuple[str | None, bool]:
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo_root, capture_output=True, text=True, check=True,
+            cwd=repo_root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None, False
@@ -230,16 +231,20 @@ def job_entrypoint(command: Sequence[str], fetch_outs: bool) -> str:
     shown = shlex.join(command)
     if command[0] == "dvc":
         if list(command[:2]) != ["dvc", "repro"]:
-            raise DpsrganError(f"`{shown}`: of the dvc commands only `dvc repro` runs on a cluster (.git stays home)")
+            raise DpsrganError(
+                f"`{shown}`: of the dvc commands only `dvc repro` runs on a cluster (.git stays home)"
+            )
         return shlex.join(["python", "-m", "dpsrgan.cluster_job", *command[2:]])
     if fetch_outs:
-        raise DpsrganError(f"--fetch-outs brings back DVC outs, so the command must be `dvc repro [...]`, got `{shown}`")
+        raise DpsrganError(
+            f"--fetch-outs brings back DVC outs, so the command must be `dvc repro [...]`, got `{shown}`"
+        )
     return shown
 
 
 def new_submission_id() -> str:
     """A readable, unique job id: ``dpsrgan-20261126-081500-1a2b3c``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return f"dpsrgan-{stamp}-{secrets.token_hex(3)}"
 
 
@@ -253,7 +258,7 @@ def decode_lock(logs: str) -> bytes | None:
     found = None
     for line in logs.splitlines():
         if line.startswith(LOCK_MARKER):
-            found = gzip.decompress(base64.b64decode(line[len(LOCK_MARKER):].strip()))
+            found = gzip.decompress(base64.b64decode(line[len(LOCK_MARKER) :].strip()))
     return found
 
 
@@ -378,7 +383,10 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
     except KeyboardInterrupt:
         logger.warning(
             "stopped watching; %s keeps running. Follow: %s; stop: ray job stop %s --address %s",
-            job_id, follow, job_id, request.address,
+            job_id,
+            follow,
+            job_id,
+            request.address,
         )
         raise
     if status != "SUCCEEDED":

@@ -8,4 +8,4 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
 os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.data", "tests.fixtures.cluster", "tests.fixtures.postgres", "tests.fixtures.training"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.data", "tests.fixtures.cluster", "tests.fixtures.postgres", "tests.fixtures.training", "tests.fixtures.dvc_project"]

@@ -91,7 +91,9 @@ def _check_ray_cluster_spec(spec: dict, where: str) -> None:
     for name, group in groups:
         params = group["rayStartParams"]
         assert isinstance(params, dict), f"{where} {name}: rayStartParams must be a map"
-        assert all(isinstance(v, str) for v in params.values()), f"{where} {name}: rayStartParams values are strings"
+        assert all(isinstance(v, str) for v in params.values()), (
+            f"{where} {name}: rayStartParams values are strings"
+        )
         containers = group["template"]["spec"]["containers"]
         assert containers and all(c["name"] and c["image"] for c in containers), f"{where} {name}"
     for group in spec["workerGroupSpecs"]:
@@ -141,26 +143,36 @@ def test_mlflow_compose_runs_basic_auth_on_postgres_with_s3_artefacts():
     auth = configparser.ConfigParser()
     auth.read(INFRA / "mlflow" / "basic_auth.ini")
     assert auth["mlflow"]["default_permission"] in {"READ", "NO_PERMISSIONS"}
-    assert "@" in auth["mlflow"]["database_uri"] and ":" not in auth["mlflow"]["database_uri"].split("//")[1].split("@")[0]
+    assert (
+        "@" in auth["mlflow"]["database_uri"]
+        and ":" not in auth["mlflow"]["database_uri"].split("//")[1].split("@")[0]
+    )
     assert "mlflow[auth]==3.17.2" in (INFRA / "mlflow" / "Dockerfile").read_text()
     assert "/.env" in (INFRA / "mlflow" / ".gitignore").read_text()
 
 
-@pytest.mark.parametrize("policy_file, writable", [
-    ("iam-policy.json", {"dvc", "ray"}),
-    ("iam-policy-mlflow-server.json", {"mlflow"}),
-])
+@pytest.mark.parametrize(
+    "policy_file, writable",
+    [
+        ("iam-policy.json", {"dvc", "ray"}),
+        ("iam-policy-mlflow-server.json", {"mlflow"}),
+    ],
+)
 def test_iam_policies_are_scoped_to_the_bucket_prefixes(policy_file, writable):
     policy = json.loads((INFRA / "aws" / policy_file).read_text())
     assert policy["Version"] == "2012-10-17"
     written = set()
     for statement in policy["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
         assert statement["Effect"] == "Allow"
         assert all(a.startswith("s3:") and "*" not in a for a in actions), actions
         for resource in resources:
-            assert resource == f"arn:aws:s3:::{BUCKET}" or re.fullmatch(rf"arn:aws:s3:::{BUCKET}/\w+/\*", resource)
+            assert resource == f"arn:aws:s3:::{BUCKET}" or re.fullmatch(
+                rf"arn:aws:s3:::{BUCKET}/\w+/\*", resource
+            )
             if resource != f"arn:aws:s3:::{BUCKET}":
                 assert not {"s3:ListBucket", "s3:GetBucketLocation"} & set(actions)
                 if {"s3:PutObject", "s3:DeleteObject"} & set(actions):
@@ -175,10 +187,16 @@ _BUCKET_MENTION = re.compile(
 )
 
 
-@pytest.mark.parametrize("relative", [
-    "ray/cluster-aws.yaml", "mlflow/docker-compose.yml", "mlflow/.env.example",
-    "aws/iam-policy.json", "aws/iam-policy-mlflow-server.json",
-])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "ray/cluster-aws.yaml",
+        "mlflow/docker-compose.yml",
+        "mlflow/.env.example",
+        "aws/iam-policy.json",
+        "aws/iam-policy-mlflow-server.json",
+    ],
+)
 def test_one_bucket_everywhere(relative):
     text = (INFRA / relative).read_text()
     names = {name for groups in _BUCKET_MENTION.findall(text) for name in groups if name}

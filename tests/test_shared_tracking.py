@@ -61,11 +61,28 @@ def tracking_server(tmp_path_factory, postgres, s3_server):
     }
     log = open(root / "server.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", postgres.url("mlflow"),
-         "--artifacts-destination", f"s3://{BUCKET}/mlflow"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            postgres.url("mlflow"),
+            "--artifacts-destination",
+            f"s3://{BUCKET}/mlflow",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     try:

@@ -61,7 +61,9 @@ def test_forwarded_env_keeps_settings_and_drops_credentials():
     assert set(env) <= set(FORWARDED_ENV)
 
 
-@pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_TOKEN", "HF_API_KEY", "DB_PASSWORD"])
+@pytest.mark.parametrize(
+    "name", ["AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_TOKEN", "HF_API_KEY", "DB_PASSWORD"]
+)
 def test_credentials_cannot_be_forwarded_on_request(name):
     with pytest.raises(DpsrganError, match=f"--env {name}: credentials are not forwarded"):
         forwarded_env({name: "x"}, extra_names=[name])
@@ -84,7 +86,10 @@ def test_address_comes_from_flag_then_api_server_then_ray_address():
 
 
 def test_entrypoints():
-    assert job_entrypoint(["dvc", "repro", "train_gan"], fetch_outs=True) == "python -m dpsrgan.cluster_job train_gan"
+    assert (
+        job_entrypoint(["dvc", "repro", "train_gan"], fetch_outs=True)
+        == "python -m dpsrgan.cluster_job train_gan"
+    )
     assert job_entrypoint(["dvc", "repro"], fetch_outs=False) == "python -m dpsrgan.cluster_job"
     assert job_entrypoint(["python", "-m", "pipelines.pretrain", "--x", "a b"], False) == (
         "python -m pipelines.pretrain --x 'a b'"
@@ -105,7 +110,7 @@ def test_lock_travels_in_one_log_line_that_the_stream_hides():
     shown: list[str] = []
     lines = _LineFilter(shown.append)
     for start in range(0, len(logs), 7):  # chunk boundaries fall inside lines
-        lines.feed(logs[start:start + 7])
+        lines.feed(logs[start : start + 7])
     lines.close()
     assert "".join(shown) == "training...\ndone\n"
 
@@ -116,7 +121,9 @@ def test_job_package_of_this_repo_is_small_and_leaves_data_and_secrets_home(tmp_
 
     runtime_env = build_runtime_env(REPO, {})
     package = tmp_path / "pkg.zip"
-    create_package(runtime_env["working_dir"], package, include_gitignore=True, excludes=runtime_env["excludes"])
+    create_package(
+        runtime_env["working_dir"], package, include_gitignore=True, excludes=runtime_env["excludes"]
+    )
     names = zipfile.ZipFile(package).namelist()
     top = {name.split("/")[0] for name in names}
     assert {"dpsrgan", "pipelines", "params.yaml"} <= top
@@ -131,12 +138,28 @@ def test_job_package_of_this_repo_is_small_and_leaves_data_and_secrets_home(tmp_
 
 def test_unreachable_job_server_is_a_one_line_error(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", f"http://127.0.0.1:{free_port()}", "--",
-         "echo", "hi"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dpsrgan.cli",
+            "submit",
+            "--address",
+            f"http://127.0.0.1:{free_port()}",
+            "--",
+            "echo",
+            "hi",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("dpsrgan submit: error: Ray job server at http://127.0.0.1:")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("dpsrgan submit: error: Ray job server at http://127.0.0.1:")
+    )
 
 
 # ----------------------------------------------------------------------------- on the cluster
@@ -156,12 +179,17 @@ SMOKE_DVC_YAML = {
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
-        cwd=repo, check=True, capture_output=True, text=True,
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
 def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, check=True, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=repo, check=True, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +208,15 @@ def smoke_project(tmp_path_factory, s3_server):
     _dvc(repo, "remote", "modify", "store", "region", "us-east-1")
     # How a user keeps remote credentials out of git; the job package must not carry them.
     _dvc(repo, "remote", "modify", "--local", "store", "access_key_id", TEST_AWS_ENV["AWS_ACCESS_KEY_ID"])
-    _dvc(repo, "remote", "modify", "--local", "store", "secret_access_key", TEST_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    _dvc(
+        repo,
+        "remote",
+        "modify",
+        "--local",
+        "store",
+        "secret_access_key",
+        TEST_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
     shutil.copy(Path(__file__).with_name("_cluster_smoke_job.py"), repo / "train_job.py")
     (repo / "dvc.yaml").write_text(yaml.safe_dump(SMOKE_DVC_YAML, sort_keys=False))
     storage = f"s3://smoke-ray/checkpoints?endpoint_override={host}&scheme=http&region=us-east-1"
@@ -201,13 +237,30 @@ def smoke_run(ray_cluster, smoke_project, mlflow_server):
     env = ray_cluster.env(MLFLOW_TRACKING_URI=mlflow_server.tracking_uri, RAY_ADDRESS="")
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", ray_cluster.address,
-         "--fetch-outs", "--", "dvc", "repro"],
-        cwd=smoke_project, env=env, capture_output=True, text=True, timeout=540,
+        [
+            sys.executable,
+            "-m",
+            "dpsrgan.cli",
+            "submit",
+            "--address",
+            ray_cluster.address,
+            "--fetch-outs",
+            "--",
+            "dvc",
+            "repro",
+        ],
+        cwd=smoke_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
     )
     wall = time.monotonic() - started
     ranks = sorted((smoke_project / "model").glob("rank-*.json")) if done.returncode == 0 else []
-    placement = ", ".join(f"rank {json.loads(r.read_text())['rank']} on node {json.loads(r.read_text())['node_id'][:8]}" for r in ranks)
+    placement = ", ".join(
+        f"rank {json.loads(r.read_text())['rank']} on node {json.loads(r.read_text())['node_id'][:8]}"
+        for r in ranks
+    )
     print(f"\n[smoke job] exit {done.returncode} after {wall:.1f}s wall; {placement}", file=sys.stderr)
     return done, wall
 
@@ -266,12 +319,19 @@ def test_run_lands_on_the_shared_tracking_server(smoke_run, smoke_project, mlflo
 
 
 @pytest.mark.slow
-def test_no_credentials_in_cluster_logs_job_log_lock_or_mlflow(smoke_run, smoke_project, ray_cluster, mlflow_server):
+def test_no_credentials_in_cluster_logs_job_log_lock_or_mlflow(
+    smoke_run, smoke_project, ray_cluster, mlflow_server
+):
     from mlflow.tracking import MlflowClient
 
     done, _ = smoke_run
     leaks = find_secrets(
-        [*ray_cluster.node_dirs, smoke_project / "dvc.lock", smoke_project / "params.yaml", smoke_project / "model"],
+        [
+            *ray_cluster.node_dirs,
+            smoke_project / "dvc.lock",
+            smoke_project / "params.yaml",
+            smoke_project / "model",
+        ],
         SECRETS,
     )
     assert leaks == [], leaks
@@ -285,9 +345,23 @@ def test_no_credentials_in_cluster_logs_job_log_lock_or_mlflow(smoke_run, smoke_
 @pytest.mark.slow
 def test_failed_job_gives_a_nonzero_exit_and_its_status(ray_cluster, smoke_project):
     done = subprocess.run(
-        [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", ray_cluster.address, "--",
-         "python", "-c", "import sys; print('about to fail'); sys.exit(3)"],
-        cwd=smoke_project, env=ray_cluster.env(RAY_ADDRESS=""), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dpsrgan.cli",
+            "submit",
+            "--address",
+            ray_cluster.address,
+            "--",
+            "python",
+            "-c",
+            "import sys; print('about to fail'); sys.exit(3)",
+        ],
+        cwd=smoke_project,
+        env=ray_cluster.env(RAY_ADDRESS=""),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 1, done.stderr
     assert "about to fail" in done.stdout
@@ -299,8 +373,11 @@ def test_a_client_without_the_cluster_token_is_refused(ray_cluster, smoke_projec
     env = {k: v for k, v in ray_cluster.env().items() if k != "RAY_AUTH_TOKEN"}
     done = subprocess.run(
         [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", ray_cluster.address, "--", "echo", "hi"],
-        cwd=smoke_project, env={**env, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""},
-        capture_output=True, text=True, timeout=120,
+        cwd=smoke_project,
+        env={**env, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "RAY_AUTH_MODE=token" in done.stderr.strip().splitlines()[-1]

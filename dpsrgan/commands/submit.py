@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--fetch-outs",
         action="store_true",
-        help="after `dvc repro` (whose outs the cluster pushes to the DVC remote): take its dvc.lock and `dvc pull` here",
+        help="after `dvc repro` (the cluster pushes its outs to the DVC remote): take the "
+        "cluster's dvc.lock and `dvc pull` the outs here",
     )
     parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     parser.add_argument("--submission-id", help="job id (default: dpsrgan-<UTC time>-<random>)")
@@ -49,7 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also forward this (non-secret) environment variable; repeatable",
     )
     parser.add_argument(
-        "job_command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run on the cluster"
+        "job_command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND",
+        help="the command to run on the cluster",
     )
 
 
