@@ -83,6 +83,7 @@ def test_skip_existing_resumes_and_ignores_partial_temp_files(checkpoint, tmp_pa
         assert image.size == (32, 24)
 
 
+@pytest.mark.slow
 def test_bad_inputs_get_one_line_each_and_the_rest_is_written(checkpoint, tmp_path):
     """The real console entry point in a subprocess: its stderr and exit code as users see them."""
     folder = tmp_path / "in"

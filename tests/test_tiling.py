@@ -73,6 +73,7 @@ def _seam_score(sr: torch.Tensor, period: int) -> float:
     return sum(scores) / len(scores)
 
 
+@pytest.mark.slow
 def test_moderate_pad_shows_no_seam():
     """pad 4 of a receptive radius of 14: tiles disagree near their edges (by up to ~30/255 on
     these random models), yet with the blend the boundaries are no more visible than in the
