@@ -1,12 +1,12 @@
 """Training throughput of the paper's generator (64 channels, 16 blocks) at HR 128 (LR 32).
 
-Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--skip-ray]``
+Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--skip-ray] [--device cuda]``
 
 Prints one JSON document:
 
 1. ``eager``: samples/s of :func:`~dpsrgan.training.steps.pretrain_step` and
-   :func:`~dpsrgan.training.steps.gan_step` on one in-memory batch, fp32 vs bf16 autocast, with
-   all of this machine's threads (no Ray, no data loading).
+   :func:`~dpsrgan.training.steps.gan_step` on one in-memory batch, fp32 vs bf16 autocast (and
+   fp16 with a GradScaler on CUDA), with all of this machine's threads (no Ray, no data loading).
 2. ``ray``: the same steps inside the real Ray Train loop (``train_stage``: Ray Data reading
    PNG shards, 1 worker, fp32), its steady-state samples/s (the loop's own clock, start-up and
    validation excluded), the eager number at the same thread count, and the overhead
@@ -34,7 +34,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dpsrgan.config import parse_params  # noqa: E402
 from dpsrgan.losses import PerceptualLoss  # noqa: E402
 from dpsrgan.models.discriminator import Discriminator  # noqa: E402
 from dpsrgan.models.generator import Generator  # noqa: E402
@@ -45,36 +44,41 @@ from dpsrgan.training.steps import gan_step, pretrain_step  # noqa: E402
 HR = 128
 
 
-def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     hr = F.interpolate(torch.rand(n, 3, HR // 8, HR // 8), size=(HR, HR), mode="bilinear", align_corners=False)
-    return F.avg_pool2d(hr, 4).contiguous(memory_format=torch.channels_last), hr.contiguous(
-        memory_format=torch.channels_last
-    )
+    lr = F.avg_pool2d(hr, 4)
+    return (t.to(device).contiguous(memory_format=torch.channels_last) for t in (lr, hr))
 
 
-def eager_rate(stage: str, precision: str, n: int, steps: int, warmup: int = 1) -> float:
+def eager_rate(stage: str, precision: str, n: int, steps: int, device: torch.device, warmup: int = 2) -> float:
     """Samples/s of ``steps`` timed steps after ``warmup`` untimed ones."""
     torch.manual_seed(0)
-    plan = select_precision(precision, torch.device("cpu"))
-    generator = Generator().to(memory_format=torch.channels_last)
+    plan = select_precision(precision, device)
+    scalers = (plan.grad_scaler(), plan.grad_scaler())
+    generator = Generator().to(device, memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4)
-    lr, hr = batch(n)
+    lr, hr = batch(n, device)
     if stage == "pretrain":
-        def step() -> None:
-            pretrain_step(generator, opt_g, lr, hr, precision=plan)
+        def step() -> dict[str, float]:
+            return pretrain_step(generator, opt_g, lr, hr, precision=plan, scaler=scalers[0])
     else:
-        discriminator = Discriminator().to(memory_format=torch.channels_last)
-        perceptual = PerceptualLoss(VGG19Features("conv5_4", "random").to(memory_format=torch.channels_last))
+        discriminator = Discriminator().to(device, memory_format=torch.channels_last)
+        features = VGG19Features("conv5_4", "random").to(device, memory_format=torch.channels_last)
+        perceptual = PerceptualLoss(features)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
 
-        def step() -> None:
-            gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3, precision=plan)
+        def step() -> dict[str, float]:
+            return gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3,
+                            precision=plan, scaler_g=scalers[0], scaler_d=scalers[1])
     for _ in range(warmup):
         step()
     start = time.perf_counter()
     for _ in range(steps):
-        step()
-    return n * steps / (time.perf_counter() - start)
+        losses = step()  # returns floats: the device is synchronised at every step
+    elapsed = time.perf_counter() - start
+    if not all(value == value for value in losses.values()):
+        raise RuntimeError(f"{stage} {precision}: non-finite losses {losses}")
+    return n * steps / elapsed
 
 
 def write_dataset(root: Path, rows: int) -> Path:
@@ -106,6 +110,7 @@ def ray_rates(n: int, steps: int, threads: int, workdir: Path) -> dict[str, floa
     import ray
 
     from dpsrgan.checkpoint import save_generator
+    from dpsrgan.config import parse_params
     from dpsrgan.training.trainer import train_stage
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -142,20 +147,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the Ray part runs on CPU only)")
     args = parser.parse_args()
 
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True  # as the training loop does
     threads = torch.get_num_threads()
     report: dict = {
         "machine": {"cpus": os.cpu_count(), "torch_threads": threads, "loadavg_start": os.getloadavg(),
                     "torch": torch.__version__, "amx": bool(torch.cpu._is_amx_tile_supported())},
-        "config": {"generator": Generator().config, "hr": HR, "batch": args.batch, "steps": args.steps},
+        "config": {"generator": Generator().config, "hr": HR, "batch": args.batch, "steps": args.steps,
+                   "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"},
         "eager": {},
     }
+    precisions = ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "bf16")
     for stage in ("pretrain", "gan"):
-        for precision in ("fp32", "bf16"):
+        for precision in precisions:
             report["eager"][f"{stage}_{precision}_samples_per_s"] = round(
-                eager_rate(stage, precision, args.batch, args.steps), 3)
-    if not args.skip_ray:
+                eager_rate(stage, precision, args.batch, args.steps, device), 3)
+    if not args.skip_ray and device.type == "cpu":
         with tempfile.TemporaryDirectory(prefix="dpsrgan-bench-") as tmp:
             rates = ray_rates(args.batch, args.steps, threads, Path(tmp))
         ray_report = {}

@@ -120,6 +120,7 @@ class _Worker:
         self.cfg = cfg
         self.rank, self.world = context.get_world_rank(), context.get_world_size()
         self.device = ray.train.torch.get_device()
+        torch.backends.cudnn.benchmark = True  # fixed train shapes: let cuDNN pick its fastest kernels
         self.plan = select_precision(cfg.precision, self.device)
         self.base_lrs = {"g": cfg.lr_g, "d": cfg.lr_d}
         self.parts, self.perceptual = self._build()
