@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import configparser
 import datetime as dt
 import getpass
 import gzip
@@ -329,6 +330,24 @@ def _warn_about_local_storage(repo_root: Path) -> None:
         )
 
 
+def require_dvc_remote(repo_root: Path) -> str:
+    """The default DVC remote named in the committed ``.dvc/config``; a one-line error if none.
+
+    On the cluster, ``dvc repro`` pulls unchanged inputs from that remote and pushes its outs to
+    it, and ``.dvc/config.local`` stays home, so the remote must be in ``.dvc/config``.
+    """
+    config = configparser.ConfigParser()
+    config.read(repo_root / ".dvc" / "config")
+    name = config.get("core", "remote", fallback=None)
+    if not name or not config.has_option(f"'remote \"{name}\"'", "url"):
+        raise DpsrganError(
+            f"{repo_root / '.dvc' / 'config'}: no default DVC remote; `dvc repro` on a cluster gets its "
+            "inputs from and returns its outs through one: `dvc remote add -d store s3://BUCKET/dvc` "
+            "(see infra/README.md)"
+        )
+    return name
+
+
 @contextmanager
 def _job_server(address: str) -> Iterator[None]:
     """Turn the job server being unreachable or refusing us into one line that says what to check."""
@@ -347,6 +366,8 @@ def _job_server(address: str) -> Iterator[None]:
 def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.stdout.write) -> int:
     """Submit, stream the logs, fetch the outs; returns 0 when the job SUCCEEDED, else 1."""
     entrypoint = job_entrypoint(request.command, request.fetch_outs)
+    if request.command[:2] == ("dvc", "repro"):
+        require_dvc_remote(request.repo_root)
     if request.fetch_outs and not request.wait:
         raise DpsrganError("--fetch-outs needs to wait for the job; drop --no-wait")
     runtime_env = build_runtime_env(request.repo_root, request.environ, request.extra_env)

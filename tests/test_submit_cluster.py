@@ -36,6 +36,7 @@ from dpsrgan.submit import (
     encode_lock,
     forwarded_env,
     job_entrypoint,
+    require_dvc_remote,
     resolve_address,
 )
 from tests.fixtures.secrets import find_secrets
@@ -100,6 +101,20 @@ def test_entrypoints():
         job_entrypoint(["python", "x.py"], fetch_outs=True)
     assert push_targets(["-f", "train_gan", "evaluate"]) == ["--with-deps", "train_gan", "evaluate"]
     assert push_targets(["--pull"]) == []
+
+
+def test_dvc_repro_needs_a_committed_default_remote(tmp_path):
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text("[core]\n    autostage = true\n")
+    (tmp_path / ".dvc" / "config.local").write_text(
+        "[core]\n    remote = store\n['remote \"store\"']\n    url = /x\n"
+    )
+    with pytest.raises(DpsrganError, match="no default DVC remote"):
+        require_dvc_remote(tmp_path)
+    (tmp_path / ".dvc" / "config").write_text(
+        "[core]\n    remote = store\n['remote \"store\"']\n    url = s3://bucket/dvc\n"
+    )
+    assert require_dvc_remote(tmp_path) == "store"
 
 
 def test_lock_travels_in_one_log_line_that_the_stream_hides():
