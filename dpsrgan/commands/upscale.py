@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto (CUDA if available)")
     parser.add_argument(
         "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-        help="auto: bf16 on AMX-BF16 CPUs and bf16-capable GPUs, else fp32; fp16 is CUDA-only",
+        help="auto: bf16 on CPUs with AMX or AVX512-BF16 and on bf16-capable GPUs, else fp32; "
+        "fp16 is CUDA-only",
     )
     parser.add_argument(
         "--format", dest="output_format", choices=("png", "jpg", "webp", "tiff", "same"), default="png",

@@ -41,7 +41,7 @@ def upscale(
         overlap: half-width (LR px) of the cross-fade between neighbouring tiles; default 0
             when the pad covers the receptive radius (tiles agree), else ``tile_pad // 2``.
         device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
-        precision: ``auto`` (bf16 on AMX CPUs and bf16 GPUs, else fp32), ``fp32``, ``bf16``,
+        precision: ``auto`` (bf16 on native-bf16 CPUs and bf16 GPUs, else fp32), ``fp32``, ``bf16``,
             ``fp16`` (CUDA). A non-finite or blank reduced-precision result is redone in fp32.
     """
     if not isinstance(image, (Image.Image, np.ndarray)):

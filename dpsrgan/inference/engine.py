@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.inference.fast import fast_inference_model
 from dpsrgan.inference.runtime import (
     DTYPES,
     Precision,
@@ -95,9 +96,14 @@ def restored_mode(model: nn.Module) -> Iterator[None]:
 @dataclass
 class Upscaler:
     """A model ready for inference (eval mode, on its device, channels-last) and the settings
-    shared by every image of a run. Build with :meth:`prepare`."""
+    shared by every image of a run. Build with :meth:`prepare`.
+
+    ``runner`` is what actually runs: for a :class:`~dpsrgan.models.generator.Generator` its
+    faster inference-only form (:mod:`dpsrgan.inference.fast`: same output up to float
+    rounding), for any other module the module itself."""
 
     model: nn.Module
+    runner: nn.Module
     device: torch.device
     precision: Precision
     scale: int
@@ -129,6 +135,7 @@ class Upscaler:
         pad = radius if tile_pad is None else tile_pad
         return cls(
             model=model,
+            runner=fast_inference_model(model).to(memory_format=torch.channels_last),
             device=torch_device,
             precision=chosen,
             scale=scale if scale is not None else model_scale(model, torch_device),
@@ -164,7 +171,7 @@ class Upscaler:
         lr_tile = lr_tile.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
         reduced = self.precision != "fp32"
         with torch.autocast(self.device.type, dtype=DTYPES.get(self.precision), enabled=reduced):
-            sr = self.model(lr_tile).float()
+            sr = self.runner(lr_tile).float()
         if reduced:
             check_reduced_output(lr_tile, sr, self.precision)
         return sr
