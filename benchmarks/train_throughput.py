@@ -1,6 +1,6 @@
 """Training throughput of the paper's generator (64 channels, 16 blocks) at HR 128 (LR 32).
 
-Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--skip-ray] [--device cuda]``
+Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--skip-ray] [--device cuda] [--out F]``
 
 Prints one JSON document:
 
@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement")
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the Ray part runs on CPU only)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here (Ray's raylet may print to stdout)")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -177,7 +178,10 @@ def main() -> None:
             ray_report[f"{stage}_stage_wall_s"] = round(rates[f"{stage}_wall_s"], 1)
         report["ray_1_worker_fp32"] = ray_report
     report["machine"]["loadavg_end"] = os.getloadavg()
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ TINY = {
     "data": {"hr_size": 32, "patch_stride": 160, "eval_max_side": 64},
     "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
     "loss": {"vgg_weights": "random", "vgg_layer": "relu2_2"},
-    "pretrain": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3, "precision": "fp32"},
+    "pretrain": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3, "precision": "fp32"},
     "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "precision": "fp32"},
     "mlflow": {"experiment": "dvc-train-test"},
 }
@@ -87,7 +87,7 @@ def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
     by_file = next(iter(metrics.values()))["data"]
     gan = by_file["metrics/train_gan.json"]["data"]
     assert gan["steps"] == 2 and gan["val"]["images"] >= 1
-    assert by_file["metrics/pretrain.json"]["data"]["steps"] == 4
+    assert by_file["metrics/pretrain.json"]["data"]["steps"] == 2
     header = (repo / "plots/train_gan/history.csv").read_text().splitlines()[0].split(",")
     assert {"epoch", "loss_g_perceptual", "d_real_mean", "d_fake_mean", "val_psnr_y", "val_ssim_y"} <= set(header)
 

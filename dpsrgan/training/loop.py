@@ -190,7 +190,7 @@ class _Worker:
     def run(self) -> None:
         cfg, progress = self.cfg, self.progress
         if progress.global_step and self.reporter:
-            self.reporter.event(f"resumed from the checkpoint at step {progress.global_step}")
+            self.reporter.event(f"resumed from the checkpoint at step {progress.global_step}", logging.INFO)
         while self.progress.epoch < cfg.epochs:
             outcome = self._train_epoch()
             if outcome == "failed":
@@ -403,10 +403,10 @@ class _Worker:
         return metrics, grid
 
     def _super_resolve(self, model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-        """uint8 h×w×3 → uint8 H×W×3 through ``model`` (rounded like a saved image)."""
+        """uint8 h×w×3 → uint8 H×W×3 through ``model`` in fp32 (the metrics must not carry
+        bf16's rounding), rounded like a saved image."""
         x = images_to_device(torch.from_numpy(lr)[None], self.device, self.cfg.channels_last)
-        with self.plan.autocast():
-            sr = model(x)
+        sr = model(x)
         return sr.float().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
 
 

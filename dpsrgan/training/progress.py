@@ -96,8 +96,8 @@ class StepReporter:
     def epoch(self, epoch: int, row: dict[str, float]) -> None:
         self.sink.push.remote({"kind": "epoch", "stage": self.stage, "epoch": epoch, "epochs": self.epochs, "row": row})
 
-    def event(self, message: str) -> None:
-        self.sink.push.remote({"kind": "event", "stage": self.stage, "message": message})
+    def event(self, message: str, level: int = logging.WARNING) -> None:
+        self.sink.push.remote({"kind": "event", "stage": self.stage, "message": message, "level": level})
 
 
 class ProgressPrinter:
@@ -156,7 +156,7 @@ class ProgressPrinter:
                 logger.info(epoch_line(record))
             case "event":
                 self._close_line()
-                logger.warning("%s: %s", record["stage"], record["message"])
+                logger.log(record.get("level", logging.WARNING), "%s: %s", record["stage"], record["message"])
 
     def _close_line(self) -> None:
         if self._line_open:
