@@ -23,7 +23,7 @@ import numpy as np
 
 from dpsrgan.data.images import load_rgb
 from dpsrgan.data.shards import Row, Split, encode_png
-from dpsrgan.degradation import DegradationConfig, degrade, imresize
+from dpsrgan.degradation import DegradationConfig, degrade, imresize_uint8
 
 Geometry = Literal["face", "patches", "whole"]
 
@@ -91,9 +91,7 @@ def centre_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def resize_uint8(image: np.ndarray, size: int) -> np.ndarray:
-    """MATLAB-bicubic resize to ``size`` x ``size``, rounded and clipped as MATLAB does for uint8
-    (the same convention as :func:`dpsrgan.degradation.bicubic_downscale`)."""
+    """MATLAB ``imresize(image, [size size], 'bicubic')`` on uint8, bit for bit (the face HR)."""
     if image.shape[:2] == (size, size):
         return image
-    resized = imresize(image, output_shape=(size, size))
-    return np.floor(np.clip(resized, 0, 255) + 0.5).astype(np.uint8)
+    return imresize_uint8(image, output_shape=(size, size))
