@@ -59,10 +59,16 @@ PAPER_CELEBA = {
 def lpips_status() -> tuple[bool, str]:
     """Whether LPIPS can run here without a download, and why not when it cannot."""
     if importlib.util.find_spec("lpips") is None or importlib.util.find_spec("torchvision") is None:
-        return False, "skipped: the lpips and torchvision packages are not installed (pip install lpips torchvision)"
+        return (
+            False,
+            "skipped: the lpips and torchvision packages are not installed (pip install lpips torchvision)",
+        )
     weights = Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_WEIGHTS
     if not weights.is_file():
-        return False, f"skipped: LPIPS backbone weights not found at {weights} (torchvision's AlexNet; copy it there)"
+        return (
+            False,
+            f"skipped: LPIPS backbone weights not found at {weights} (torchvision's AlexNet; copy it there)",
+        )
     return True, "lpips v0.1 (alex)"
 
 
@@ -124,7 +130,9 @@ class BatchEvaluator:
         for upscaler in self.upscalers.values():  # warm-up: first-call overheads stay out of the timings
             upscaler.upscale_tensor(torch.zeros(1, 3, 8, 8))
 
-    def super_resolve(self, lrs: Sequence[np.ndarray]) -> tuple[dict[str, list[np.ndarray]], dict[str, list[float]]]:
+    def super_resolve(
+        self, lrs: Sequence[np.ndarray]
+    ) -> tuple[dict[str, list[np.ndarray]], dict[str, list[float]]]:
         """Every method's SR image for each LR image, and its forward time in ms per image.
 
         Networks run on same-sized LR images stacked into one batch (test images may differ in
@@ -164,13 +172,16 @@ class BatchEvaluator:
         hrs = [decode_png(bytes(value)) for value in batch["hr"]]
         lrs = [decode_png(bytes(value)) for value in batch["lr"]]
         images, millis = self.super_resolve(lrs)
-        rows: dict[str, list[Any]] = {key: [] for key in ("id", "method", *METRIC_NAMES, "lpips", "ms_per_image")}
+        rows: dict[str, list[Any]] = {
+            key: [] for key in ("id", "method", *METRIC_NAMES, "lpips", "ms_per_image")
+        }
         for method in METHODS:
             for index, image_id in enumerate(ids):
                 sr, hr = images[method][index], hrs[index]
                 if sr.shape != hr.shape:
                     raise DpsrganError(
-                        f"test image {image_id}: SR {sr.shape} vs HR {hr.shape}; the shards' LR must be HR/scale"
+                        f"test image {image_id}: SR {sr.shape} vs HR {hr.shape}; "
+                        "the shards' LR must be HR/scale (re-run the degrade stage)"
                     )
                 scores = image_metrics(sr, hr, self.settings.crop_border)
                 rows["id"].append(image_id)
@@ -179,8 +190,10 @@ class BatchEvaluator:
                     rows[name].append(scores[name])
                 rows["lpips"].append(self._lpips(sr, hr))
                 rows["ms_per_image"].append(millis[method][index])
-        return {key: np.asarray(values, dtype=object if key in ("id", "method") else np.float64)
-                for key, values in rows.items()}
+        return {
+            key: np.asarray(values, dtype=object if key in ("id", "method") else np.float64)
+            for key, values in rows.items()
+        }
 
 
 def _local_batches(split_dir: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
@@ -235,7 +248,9 @@ def evaluate_split(
         )
     # Plain numpy dtypes whichever path ran (Ray hands back Arrow-backed columns, where NaN is
     # a value, not a missing one).
-    frame = frame.astype({"id": str, **{name: np.float64 for name in (*METRIC_NAMES, "lpips", "ms_per_image")}})
+    frame = frame.astype(
+        {"id": str, **{name: np.float64 for name in (*METRIC_NAMES, "lpips", "ms_per_image")}}
+    )
     frame["method"] = pd.Categorical(frame["method"].astype(str), categories=list(METHODS), ordered=True)
     return frame.sort_values(["method", "id"], kind="stable").reset_index(drop=True)
 
@@ -277,10 +292,12 @@ def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
     lpips_col = "lpips" in summary.get("gan", {})
     header = (
         "| Method | Paper PSNR | Paper SSIM | Paper MOS | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB |"
-        + (" LPIPS |" if lpips_col else "") + " Params | ms/image |"
+        + (" LPIPS |" if lpips_col else "")
+        + " Params | ms/image |"
     )
     lines = [
-        f"Test split: {summary['test_images']} images ({dataset}); ×4; PSNR/SSIM with a border crop of the scale.",
+        f"Test split: {summary['test_images']} images ({dataset}); ×4; "
+        "PSNR/SSIM with a border crop of the scale.",
         "Paper numbers: CelebA ×4 (PSNR dB / SSIM / MOS; the paper does not say Y or RGB). "
         "MOS needs human raters: not measured here.",
         "",
@@ -293,9 +310,13 @@ def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
         name = LABELS.get(method, label) if method else f"{label} (not trained here)"
         cells = [
             name,
-            _fmt(paper.get("psnr"), 2), _fmt(paper.get("ssim"), 2), _fmt(paper.get("mos"), 2),
-            _fmt(row.get("psnr_y"), 2), _fmt(row.get("ssim_y"), 4),
-            _fmt(row.get("psnr_rgb"), 2), _fmt(row.get("ssim_rgb"), 4),
+            _fmt(paper.get("psnr"), 2),
+            _fmt(paper.get("ssim"), 2),
+            _fmt(paper.get("mos"), 2),
+            _fmt(row.get("psnr_y"), 2),
+            _fmt(row.get("ssim_y"), 4),
+            _fmt(row.get("psnr_rgb"), 2),
+            _fmt(row.get("ssim_rgb"), 4),
         ]
         if lpips_col:
             cells.append(_fmt(row.get("lpips"), 4))
@@ -328,7 +349,9 @@ def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) ->
     gap, header = 4, 16
     cell_w = max(64, *(hr.shape[1] for hr in hrs))  # room for the column titles
     heights = [hr.shape[0] for hr in hrs]
-    canvas = Image.new("RGB", (len(titles) * (cell_w + gap) + gap, header + sum(heights) + gap * (len(hrs) + 1)), "white")
+    canvas = Image.new(
+        "RGB", (len(titles) * (cell_w + gap) + gap, header + sum(heights) + gap * (len(hrs) + 1)), "white"
+    )
     draw = ImageDraw.Draw(canvas)
     for column, title in enumerate(titles):
         draw.text((gap + column * (cell_w + gap), 2), title, fill="black")
@@ -367,10 +390,17 @@ def evaluate(
     """Per-image metrics (Ray Data or in-process), their summary, the paper-style table and the
     sample grid (the grid re-runs :class:`BatchEvaluator` on the first ``grid_images`` rows)."""
     per_image = evaluate_split(
-        split_dir, checkpoints, settings,
-        batch_size=batch_size, use_ray=use_ray, actors=actors, cpus_per_actor=cpus_per_actor,
+        split_dir,
+        checkpoints,
+        settings,
+        batch_size=batch_size,
+        use_ray=use_ray,
+        actors=actors,
+        cpus_per_actor=cpus_per_actor,
     )
     lpips_note = lpips_status()[1] if settings.lpips else "disabled (evaluate.lpips: false)"
     summary = summarize(per_image, parameter_counts(checkpoints), lpips_note)
-    grid = sample_grid(BatchEvaluator(checkpoints, replace(settings, lpips=False)), sample_rows(split_dir, grid_images))
+    grid = sample_grid(
+        BatchEvaluator(checkpoints, replace(settings, lpips=False)), sample_rows(split_dir, grid_images)
+    )
     return EvaluationReport(per_image, summary, paper_table(summary, dataset), grid)

@@ -60,7 +60,8 @@ class GateCheck:
         verdict = "ok  " if self.passed else "FAIL"
         if self.absolute:
             bound = "<=" if self.metric in LOWER_IS_BETTER else ">="
-            return f"{verdict} {self.metric}: {self.candidate:.4f} (absolute: must be {bound} {self.reference:g})"
+            must = f"must be {bound} {self.reference:g}"
+            return f"{verdict} {self.metric}: {self.candidate:.4f} (absolute: {must})"
         return (
             f"{verdict} {self.metric}: {self.candidate:.4f} vs champion {self.reference:.4f} "
             f"(improvement {self.improvement:+.4f}, must be >= {self.margin:+g})"
@@ -164,7 +165,9 @@ def promote(
     ``force`` skips the verdict (the checks are still computed and recorded) and needs a reason.
     """
     if force and not (reason and reason.strip()):
-        raise DpsrganError("--force needs --reason 'why the gate is bypassed' (it is recorded on the version)")
+        raise DpsrganError(
+            "--force needs --reason 'why the gate is bypassed' (it is recorded on the version)"
+        )
     candidate = (
         registry_call(lambda: client.get_model_version(name, str(version)), f"version {version} of {name!r}")
         if version is not None
@@ -236,7 +239,9 @@ def rollback(client: MlflowClient, name: str, *, dry_run: bool = False) -> Decis
             f"champion v{current.version} of {name!r} has no recorded previous champion to roll back to; "
             "promote a specific version instead: dpsrgan promote --version N"
         )
-    target = registry_call(lambda: client.get_model_version(name, previous), f"version {previous} of {name!r}")
+    target = registry_call(
+        lambda: client.get_model_version(name, previous), f"version {previous} of {name!r}"
+    )
     tags = {"rollback.time": _now(), "rollback.to": target.version, "rollback.commit": git_commit()}
     decision = Decision(
         action="rolled_back",
@@ -248,7 +253,9 @@ def rollback(client: MlflowClient, name: str, *, dry_run: bool = False) -> Decis
     if dry_run:
         return decision
     for key, value in tags.items():
-        registry_call(lambda k=key, v=value: client.set_model_version_tag(name, current.version, k, v), "tagging")
+        registry_call(
+            lambda k=key, v=value: client.set_model_version_tag(name, current.version, k, v), "tagging"
+        )
     registry_call(lambda: client.set_registered_model_alias(name, CHAMPION, target.version), "setting alias")
     logger.info("%s: champion rolled back v%s -> v%s", name, current.version, target.version)
     return decision

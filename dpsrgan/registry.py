@@ -94,7 +94,11 @@ def alias_version(client: MlflowClient, name: str, alias: str, *, required: bool
     version = model.aliases.get(alias)
     if version is None:
         if required:
-            hint = "run the register stage (dvc repro register)" if alias == CHALLENGER else "promote a version first"
+            hint = (
+                "run the register stage (dvc repro register)"
+                if alias == CHALLENGER
+                else "promote a version first"
+            )
             raise DpsrganError(f"registered model {name!r} has no {alias!r} alias; {hint}")
         return None
     return registry_call(lambda: client.get_model_version(name, str(version)), f"{name}@{alias}")
@@ -108,7 +112,11 @@ def git_commit(repo: Path | str = ".") -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo, capture_output=True, text=True, check=True, timeout=30,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -178,13 +186,18 @@ def registry_metrics(summary: Mapping[str, Any], candidate: str = "gan") -> dict
         if isinstance(values, Mapping):
             prefix = "" if section == candidate else f"{section}."
             metrics.update(
-                {f"{prefix}{key}": float(value) for key, value in values.items()
-                 if isinstance(value, int | float) and not isinstance(value, bool)}
+                {
+                    f"{prefix}{key}": float(value)
+                    for key, value in values.items()
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                }
             )
         elif isinstance(values, int | float) and not isinstance(values, bool):
             metrics[section] = float(values)
     if not any(key in metrics for key in ("psnr_y", "ssim_y")):
-        raise DpsrganError(f"evaluation metrics have no {candidate!r} section with psnr_y/ssim_y; rerun the evaluate stage")
+        raise DpsrganError(
+            f"evaluation metrics have no {candidate!r} section with psnr_y/ssim_y; rerun the evaluate stage"
+        )
     return metrics
 
 
@@ -223,8 +236,12 @@ def register_generator(
     version = str(info.registered_model_version)
     version_tags = {**tags, **{f"eval.{k}": f"{v:.6g}" for k, v in metrics.items() if "." not in k}}
     for key, value in version_tags.items():
-        registry_call(lambda k=key, v=value: client.set_model_version_tag(registered_model, version, k, v), "tagging")
-    registry_call(lambda: client.set_registered_model_alias(registered_model, CHALLENGER, version), "setting alias")
+        registry_call(
+            lambda k=key, v=value: client.set_model_version_tag(registered_model, version, k, v), "tagging"
+        )
+    registry_call(
+        lambda: client.set_registered_model_alias(registered_model, CHALLENGER, version), "setting alias"
+    )
     logger.info("registered %s v%s (run %s) as @%s", registered_model, version, run.info.run_id, CHALLENGER)
     return RegisteredVersion(registered_model, version, run.info.run_id, info.model_uri)
 
@@ -258,16 +275,22 @@ def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
     check_reachable(mlflow.get_tracking_uri())
     with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp, _no_download_progress_bars():
         mlmodel = registry_call(
-            lambda: mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp),
+            lambda: mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp
+            ),
             uri,
         )
         spec = yaml.safe_load(Path(mlmodel).read_text()) or {}
         try:
             weights_path = spec["flavors"]["python_function"]["artifacts"][WEIGHTS_KEY]["path"]
         except (KeyError, TypeError):
-            raise DpsrganError(f"{uri}: not a DPSRGAN pyfunc model (no {WEIGHTS_KEY!r} artifact in its MLmodel)") from None
+            raise DpsrganError(
+                f"{uri}: not a DPSRGAN pyfunc model (no {WEIGHTS_KEY!r} artifact in its MLmodel)"
+            ) from None
         weights = registry_call(
-            lambda: mlflow.artifacts.download_artifacts(artifact_uri=f"{uri.rstrip('/')}/{weights_path}", dst_path=tmp),
+            lambda: mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri.rstrip('/')}/{weights_path}", dst_path=tmp
+            ),
             uri,
         )
         return load_generator(weights, map_location=str(device))

@@ -111,7 +111,10 @@ class SRPyfunc(PythonModel):
         self.max_pixels = int(config.get("max_pixels", DEFAULT_MAX_PIXELS))
         generator = load_generator(context.artifacts[WEIGHTS_KEY])
         self.upscaler = Upscaler.prepare(
-            generator, tile=int(config["tile"]), device=str(config["device"]), precision=str(config["precision"])
+            generator,
+            tile=int(config["tile"]),
+            device=str(config["device"]),
+            precision=str(config["precision"]),
         )
 
     def predict(
@@ -120,7 +123,9 @@ class SRPyfunc(PythonModel):
         from dpsrgan.inference.images import from_planes, to_planes
 
         if INPUT_COLUMN not in model_input:
-            raise MlflowException(f"input needs a {INPUT_COLUMN!r} column", error_code=INVALID_PARAMETER_VALUE)
+            raise MlflowException(
+                f"input needs a {INPUT_COLUMN!r} column", error_code=INVALID_PARAMETER_VALUE
+            )
         outputs = []
         for row, text in enumerate(model_input[INPUT_COLUMN]):
             try:

@@ -69,7 +69,9 @@ API_SERVER_ENV = "RAY_API_SERVER_ADDRESS"
 # --- the objective (pure) ------------------------------------------------------------------------
 
 
-def objective_value(metrics: Mapping[str, float], kind: str, reference_psnr_y: float, psnr_floor_db: float) -> float:
+def objective_value(
+    metrics: Mapping[str, float], kind: str, reference_psnr_y: float, psnr_floor_db: float
+) -> float:
     """The tune objective (lower is better) of one epoch's validation metrics; see the module doc."""
     psnr = float(metrics["val/psnr_y"])
     match kind:
@@ -81,7 +83,9 @@ def objective_value(metrics: Mapping[str, float], kind: str, reference_psnr_y: f
             deficit = (reference_psnr_y - psnr_floor_db) - psnr
             penalty = PENALTY * (1.0 + deficit) if deficit > 0 else 0.0
             return float(metrics["val/perceptual"]) + penalty
-    raise DpsrganError(f"tune.objective: unknown {kind!r}; use perceptual_with_psnr_floor, perceptual or psnr")
+    raise DpsrganError(
+        f"tune.objective: unknown {kind!r}; use perceptual_with_psnr_floor, perceptual or psnr"
+    )
 
 
 class ObjectiveReportCallback(TuneReportCallback):
@@ -124,15 +128,19 @@ def read_best_config(path: str | Path) -> BestConfig:
         raw = json.loads(Path(path).read_text())
         return BestConfig(**raw)
     except (OSError, json.JSONDecodeError, TypeError) as error:
-        raise DpsrganError(f"{path}: not a tune best-config ({error}); re-run the tune stage (dvc repro tune)") from None
+        raise DpsrganError(
+            f"{path}: not a tune best-config ({error}); re-run the tune stage (dvc repro tune)"
+        ) from None
 
 
 def apply_best_config(params: Params, best: BestConfig) -> Params:
     """``params`` with ``loss.adv_weight``, ``gan.lr_g`` and ``gan.lr_d`` taken from the sweep."""
-    return params.model_copy(update={
-        "loss": params.loss.model_copy(update={"adv_weight": best.adv_weight}),
-        "gan": params.gan.model_copy(update={"lr_g": best.lr_g, "lr_d": best.lr_d}),
-    })
+    return params.model_copy(
+        update={
+            "loss": params.loss.model_copy(update={"adv_weight": best.adv_weight}),
+            "gan": params.gan.model_copy(update={"lr_g": best.lr_g, "lr_d": best.lr_d}),
+        }
+    )
 
 
 # --- sizing and the search space -------------------------------------------------------------------
@@ -144,19 +152,26 @@ def trial_concurrency(params: Params, cluster_cpus: float) -> int:
     fits = int((cluster_cpus - READ_RESERVE_CPUS) // per_trial)
     if fits < 1:
         raise DpsrganError(
-            f"a trial needs tune.cpus_per_trial + tune.workers_per_trial × ray.cpus_per_worker = {per_trial:g} CPUs "
-            f"plus {READ_RESERVE_CPUS:g} for data reads, the cluster has {cluster_cpus:g}; lower them"
+            "a trial needs tune.cpus_per_trial + tune.workers_per_trial × ray.cpus_per_worker = "
+            f"{per_trial:g} CPUs plus {READ_RESERVE_CPUS:g} for data reads, the cluster has "
+            f"{cluster_cpus:g}; lower them"
         )
     if fits < params.tune.max_concurrent_trials:
-        logger.info("tune: %d concurrent trial(s) fit %g CPUs (tune.max_concurrent_trials is %d)",
-                    fits, cluster_cpus, params.tune.max_concurrent_trials)
+        logger.info(
+            "tune: %d concurrent trial(s) fit %g CPUs (tune.max_concurrent_trials is %d)",
+            fits,
+            cluster_cpus,
+            params.tune.max_concurrent_trials,
+        )
     return min(fits, params.tune.max_concurrent_trials)
 
 
 def search_space(params: Params) -> dict[str, Any]:
     from ray import tune
 
-    space: dict[str, Any] = {"adv_weight": tune.loguniform(params.tune.adv_weight_min, params.tune.adv_weight_max)}
+    space: dict[str, Any] = {
+        "adv_weight": tune.loguniform(params.tune.adv_weight_min, params.tune.adv_weight_max)
+    }
     if params.tune.tune_lr:
         for key in ("lr_g", "lr_d"):
             base = getattr(params.gan, key)
@@ -232,21 +247,36 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
 
     trial_id = ray.tune.get_context().get_trial_id()
     name = f"{context.sweep}-{trial_id}"
-    knobs = {"adv_weight": config["adv_weight"], "lr_g": config.get("lr_g", context.base_loop.lr_g),
-             "lr_d": config.get("lr_d", context.base_loop.lr_d)}
+    knobs = {
+        "adv_weight": config["adv_weight"],
+        "lr_g": config.get("lr_g", context.base_loop.lr_g),
+        "lr_d": config.get("lr_d", context.base_loop.lr_d),
+    }
     client = MlflowClient(context.tracking_uri)
-    run = client.create_run(context.experiment_id, run_name=name, tags={
-        "mlflow.parentRunId": context.parent_run_id, "tune.trial_id": trial_id, "stage": "tune",
-    })
+    run = client.create_run(
+        context.experiment_id,
+        run_name=name,
+        tags={
+            "mlflow.parentRunId": context.parent_run_id,
+            "tune.trial_id": trial_id,
+            "stage": "tune",
+        },
+    )
     for key, value in knobs.items():
         client.log_param(run.info.run_id, key, value)
     loop = replace(
-        context.base_loop, **knobs, checkpoint_every_steps=NO_MID_EPOCH_CHECKPOINTS,
-        tracking_uri=context.tracking_uri, mlflow_run_id=run.info.run_id, sink=None,
+        context.base_loop,
+        **knobs,
+        checkpoint_every_steps=NO_MID_EPOCH_CHECKPOINTS,
+        tracking_uri=context.tracking_uri,
+        mlflow_run_id=run.info.run_id,
+        sink=None,
         meta={**context.base_loop.meta, "run_name": name, "tune_trial": trial_id},
     )
     callback = ObjectiveReportCallback(context.objective, context.reference_psnr_y, context.psnr_floor_db)
-    trainer = build_trainer(loop, context.ray_params, name, stage_datasets(context.inputs), callbacks=[callback])
+    trainer = build_trainer(
+        loop, context.ray_params, name, stage_datasets(context.inputs), callbacks=[callback]
+    )
     trainer.fit()
 
 
@@ -280,8 +310,12 @@ def tune_ray_runtime(ray_params: Any) -> Iterator[str]:
     os.environ.update({key: value for key, value in QUIET_RAY_ENV.items() if key not in os.environ})
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ[API_SERVER_ENV] = f"http://127.0.0.1:{port}"
-    ray.init(dashboard_host="127.0.0.1", dashboard_port=port, logging_level=logging.WARNING,
-             log_to_driver=ray_params.log_to_driver)
+    ray.init(
+        dashboard_host="127.0.0.1",
+        dashboard_port=port,
+        logging_level=logging.WARNING,
+        log_to_driver=ray_params.log_to_driver,
+    )
     try:
         with ray_runtime(ray_params):
             yield "local"
@@ -316,19 +350,23 @@ def _trial_rows(results: Any, params: Params) -> pd.DataFrame:
             status = "completed"
         else:
             status = "stopped by ASHA"
-        rows.append({
-            "trial": metrics.get("trial_id") or Path(result.path).name,
-            "adv_weight": config.get("adv_weight"),
-            "lr_g": config.get("lr_g", params.gan.lr_g),
-            "lr_d": config.get("lr_d", params.gan.lr_d),
-            "epochs": epochs,
-            "val_psnr_y": metrics.get("val/psnr_y", math.nan),
-            "val_perceptual": metrics.get("val/perceptual", math.nan),
-            "objective": metrics.get("objective", math.nan),
-            "status": status,
-            "error": "" if result.error is None else str(result.error).splitlines()[0][:200],
-        })
-    return pd.DataFrame(rows).sort_values("objective", na_position="last", kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "trial": metrics.get("trial_id") or Path(result.path).name,
+                "adv_weight": config.get("adv_weight"),
+                "lr_g": config.get("lr_g", params.gan.lr_g),
+                "lr_d": config.get("lr_d", params.gan.lr_d),
+                "epochs": epochs,
+                "val_psnr_y": metrics.get("val/psnr_y", math.nan),
+                "val_perceptual": metrics.get("val/perceptual", math.nan),
+                "objective": metrics.get("objective", math.nan),
+                "status": status,
+                "error": "" if result.error is None else str(result.error).splitlines()[0][:200],
+            }
+        )
+    return (
+        pd.DataFrame(rows).sort_values("objective", na_position="last", kind="stable").reset_index(drop=True)
+    )
 
 
 def objective_plot(table: pd.DataFrame, kind: str) -> bytes:
@@ -342,10 +380,17 @@ def objective_plot(table: pd.DataFrame, kind: str) -> bytes:
     done = table[table["status"] == "completed"]
     stopped = table[table["status"] != "completed"]
     axes.scatter(done["adv_weight"], done["objective"], label="completed", color="tab:blue")
-    axes.scatter(stopped["adv_weight"], stopped["objective"], label="stopped early / failed",
-                 facecolors="none", edgecolors="tab:gray")
+    axes.scatter(
+        stopped["adv_weight"],
+        stopped["objective"],
+        label="stopped early / failed",
+        facecolors="none",
+        edgecolors="tab:gray",
+    )
     best = table.dropna(subset=["objective"]).head(1)
-    axes.scatter(best["adv_weight"], best["objective"], marker="*", s=200, color="tab:red", label="best", zorder=3)
+    axes.scatter(
+        best["adv_weight"], best["objective"], marker="*", s=200, color="tab:red", label="best", zorder=3
+    )
     axes.set_xscale("log")
     if table["objective"].abs().max() >= PENALTY:
         axes.set_yscale("symlog")
@@ -361,14 +406,17 @@ def objective_plot(table: pd.DataFrame, kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def _finish_child_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, results: Any,
-                       table: pd.DataFrame) -> None:
+def _finish_child_runs(
+    tracking_uri: str, experiment_id: str, parent_run_id: str, results: Any, table: pd.DataFrame
+) -> None:
     """Close each trial's MLflow run with its objective per epoch and how the trial ended."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
     client = MlflowClient(tracking_uri)
-    children = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
+    children = client.search_runs(
+        [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    )
     by_trial = {run.data.tags.get("tune.trial_id"): run.info.run_id for run in children}
     statuses = dict(zip(table["trial"], table["status"], strict=True))
     for result in results:
@@ -379,9 +427,13 @@ def _finish_child_runs(tracking_uri: str, experiment_id: str, parent_run_id: str
         history = result.metrics_dataframe
         if history is not None and "objective" in history:
             rows = history.dropna(subset=["objective"])
-            client.log_batch(run_id, metrics=[
-                Metric("objective", float(row["objective"]), 0, int(row[TIME_ATTR])) for _, row in rows.iterrows()
-            ])
+            client.log_batch(
+                run_id,
+                metrics=[
+                    Metric("objective", float(row["objective"]), 0, int(row[TIME_ATTR]))
+                    for _, row in rows.iterrows()
+                ],
+            )
         client.set_tag(run_id, "tune.status", statuses.get(trial_id, "unknown"))
         client.set_terminated(run_id, status="FAILED" if result.error is not None else "FINISHED")
 
@@ -395,54 +447,81 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
     from dpsrgan.training.trainer import _loop_config, check_resources, inspect_inputs, storage_target
 
     tp = params.tune
-    trial_params = params.model_copy(update={
-        "ray": params.ray.model_copy(update={"num_workers": tp.workers_per_trial}),
-        "gan": params.gan.model_copy(update={"epochs": tp.epochs}),
-    })
+    trial_params = params.model_copy(
+        update={
+            "ray": params.ray.model_copy(update={"num_workers": tp.workers_per_trial}),
+            "gan": params.gan.model_copy(update={"epochs": tp.epochs}),
+        }
+    )
     inputs = inspect_inputs("gan", trial_params, data_dir, pretrained)
     if not inputs.valid_ids:
         raise DpsrganError(f"{data_dir}/valid: no validation images; the tune objective is measured on them")
     crop = params.evaluate.crop_border if params.evaluate.crop_border is not None else params.degrade.scale
     reference = reference_psnr_y(pretrained, inputs.data_dir / "valid", inputs.valid_ids, crop)
     name = sweep_name(params, inputs.hashes)
-    logger.info("tune %s: pretrained generator's validation PSNR-Y %.3f dB (floor: -%g dB)", name, reference, tp.psnr_floor_db)
+    logger.info(
+        "tune %s: pretrained generator's validation PSNR-Y %.3f dB (floor: -%g dB)",
+        name,
+        reference,
+        tp.psnr_floor_db,
+    )
 
     with tune_ray_runtime(params.ray) as mode:
         resources = check_resources(trial_params.ray, mode)
         concurrency = trial_concurrency(params, resources.get("CPU", 0.0))
         run = start_stage_run(
-            params.mlflow.experiment, name,
+            params.mlflow.experiment,
+            name,
             {key: getattr(params, key).model_dump(mode="json") for key in ("tune", "gan", "loss", "model")},
-            {"stage": "tune", "tune.reference_psnr_y": f"{reference:.4f}", "tune.concurrency": str(concurrency),
-             **{f"input.{key}_sha256": value for key, value in inputs.hashes.items()}},
+            {
+                "stage": "tune",
+                "tune.reference_psnr_y": f"{reference:.4f}",
+                "tune.concurrency": str(concurrency),
+                **{f"input.{key}_sha256": value for key, value in inputs.hashes.items()},
+            },
         )
         status = "FAILED"
         try:
-            base_loop = _loop_config("gan", trial_params, inputs, name,
-                                     pretrained=ray.put(inputs.pretrained_state))
+            base_loop = _loop_config(
+                "gan", trial_params, inputs, name, pretrained=ray.put(inputs.pretrained_state)
+            )
             context = TrialContext(
-                sweep=name, base_loop=base_loop,
-                ray_params=trial_params.ray.model_copy(update={
-                    "storage_path": f"{params.ray.storage_path.rstrip('/')}/{name}-trials"}),
-                inputs=replace(inputs, pretrained_state=None), objective=tp.objective, reference_psnr_y=reference,
-                psnr_floor_db=tp.psnr_floor_db, tracking_uri=run.tracking_uri,
-                experiment_id=run.experiment_id, parent_run_id=run.run_id,
+                sweep=name,
+                base_loop=base_loop,
+                ray_params=trial_params.ray.model_copy(
+                    update={"storage_path": f"{params.ray.storage_path.rstrip('/')}/{name}-trials"}
+                ),
+                inputs=replace(inputs, pretrained_state=None),
+                objective=tp.objective,
+                reference_psnr_y=reference,
+                psnr_floor_db=tp.psnr_floor_db,
+                tracking_uri=run.tracking_uri,
+                experiment_id=run.experiment_id,
+                parent_run_id=run.run_id,
             )
             storage_path, filesystem = storage_target(params.ray)
             from ray.tune.search.basic_variant import BasicVariantGenerator
 
             tuner = tune.Tuner(
-                tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": tp.cpus_per_trial}),
+                tune.with_resources(
+                    tune.with_parameters(run_trial, context=context), {"cpu": tp.cpus_per_trial}
+                ),
                 param_space=search_space(params),
                 tune_config=tune.TuneConfig(
-                    metric="objective", mode="min", num_samples=tp.num_samples,
+                    metric="objective",
+                    mode="min",
+                    num_samples=tp.num_samples,
                     search_alg=BasicVariantGenerator(random_state=tp.seed, max_concurrent=concurrency),
                     scheduler=tune.schedulers.ASHAScheduler(
-                        time_attr=TIME_ATTR, max_t=tp.epochs, grace_period=min(tp.grace_period, tp.epochs),
-                        reduction_factor=tp.reduction_factor),
+                        time_attr=TIME_ATTR,
+                        max_t=tp.epochs,
+                        grace_period=min(tp.grace_period, tp.epochs),
+                        reduction_factor=tp.reduction_factor,
+                    ),
                 ),
-                run_config=tune.RunConfig(name=name, storage_path=storage_path, storage_filesystem=filesystem,
-                                          verbose=0),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=storage_path, storage_filesystem=filesystem, verbose=0
+                ),
             )
             results = tuner.fit()
             table = _trial_rows(results, params)
@@ -450,21 +529,34 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
             scored = table.dropna(subset=["objective"])
             if scored.empty:
                 errors = "; ".join(sorted(set(table["error"]) - {""}))[:400]
-                raise DpsrganError(f"tune {name}: no trial reported an objective ({errors or 'see Ray logs'})")
+                raise DpsrganError(
+                    f"tune {name}: no trial reported an objective ({errors or 'see Ray logs'})"
+                )
             top = scored.iloc[0]
             best = BestConfig(
-                adv_weight=float(top["adv_weight"]), lr_g=float(top["lr_g"]), lr_d=float(top["lr_d"]),
-                objective=float(top["objective"]), objective_kind=tp.objective, trial=str(top["trial"]),
+                adv_weight=float(top["adv_weight"]),
+                lr_g=float(top["lr_g"]),
+                lr_d=float(top["lr_d"]),
+                objective=float(top["objective"]),
+                objective_kind=tp.objective,
+                trial=str(top["trial"]),
                 val_psnr_y=float(top["val_psnr_y"]),
                 val_perceptual=None if math.isnan(top["val_perceptual"]) else float(top["val_perceptual"]),
-                reference_psnr_y=reference, psnr_floor_db=tp.psnr_floor_db,
+                reference_psnr_y=reference,
+                psnr_floor_db=tp.psnr_floor_db,
             )
             plot = objective_plot(table, tp.objective)
             _log_sweep(run, best, table, plot)
             status = "FINISHED"
         finally:
             end_stage_run(run, status)
-    logger.info("tune %s: best adv_weight %.3g (objective %.4g, trial %s)", name, best.adv_weight, best.objective, best.trial)
+    logger.info(
+        "tune %s: best adv_weight %.3g (objective %.4g, trial %s)",
+        name,
+        best.adv_weight,
+        best.objective,
+        best.trial,
+    )
     return SweepResult(best, table, plot, run.run_id)
 
 
@@ -473,8 +565,14 @@ def _log_sweep(run: Any, best: BestConfig, table: pd.DataFrame, plot: bytes) -> 
     from dpsrgan.tracking import RunLogger
 
     logger_ = RunLogger(run.tracking_uri, run.run_id)
-    logger_.log_metrics({f"best/{key}": float(value) for key, value in asdict(best).items()
-                         if isinstance(value, int | float) and not isinstance(value, bool)}, step=0)
+    logger_.log_metrics(
+        {
+            f"best/{key}": float(value)
+            for key, value in asdict(best).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        },
+        step=0,
+    )
     logger_.flush()
     logger_.log_png(plot, "tune/objective.png")
     import tempfile

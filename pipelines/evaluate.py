@@ -29,7 +29,9 @@ def run(args: argparse.Namespace, params: Params) -> None:
 
     settings = EvalSettings(
         scale=params.degrade.scale,
-        crop_border=params.evaluate.crop_border if params.evaluate.crop_border is not None else params.degrade.scale,
+        crop_border=params.evaluate.crop_border
+        if params.evaluate.crop_border is not None
+        else params.degrade.scale,
         tile=params.evaluate.tile,
         lpips=params.evaluate.lpips,
     )

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace, params: Params) -> None:
     try:
         summary = json.loads(args.metrics.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise DpsrganError(f"{args.metrics}: unreadable evaluation metrics ({error}); run the evaluate stage") from None
+        raise DpsrganError(
+            f"{args.metrics}: unreadable evaluation metrics ({error}); run the evaluate stage"
+        ) from None
     version = register_generator(
         args.gan,
         registered_model=params.mlflow.registered_model,
@@ -43,10 +45,16 @@ def run(args: argparse.Namespace, params: Params) -> None:
         artifacts=tuple(path for path in (args.metrics, args.report) if path is not None),
         tracking_uri=resolve_tracking_uri(),
     )
-    write_json_atomic(args.out, {
-        "name": version.name, "version": version.version, "run_id": version.run_id,
-        "model_uri": version.model_uri, "alias_uri": version.challenger_uri,
-    })
+    write_json_atomic(
+        args.out,
+        {
+            "name": version.name,
+            "version": version.version,
+            "run_id": version.run_id,
+            "model_uri": version.model_uri,
+            "alias_uri": version.challenger_uri,
+        },
+    )
     logging.getLogger("pipelines.register").info(
         "registered %s v%s as %s", version.name, version.version, version.challenger_uri
     )

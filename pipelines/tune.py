@@ -35,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="the degrade stage's output directory")
     parser.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's generator")
-    parser.add_argument("--best", type=Path, required=True, help="best config JSON to write (train_gan reads it)")
+    parser.add_argument(
+        "--best", type=Path, required=True, help="best config JSON to write (train_gan reads it)"
+    )
     parser.add_argument("--results", type=Path, required=True, help="per-trial results CSV to write")
-    parser.add_argument("--plot", type=Path, required=True, help="objective vs adversarial weight PNG to write")
+    parser.add_argument(
+        "--plot", type=Path, required=True, help="objective vs adversarial weight PNG to write"
+    )
     return run_stage(run, parser, argv)
 
 

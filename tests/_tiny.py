@@ -40,9 +40,13 @@ def smooth_image(seed: int, size: int) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
-def write_tiny_split(out_dir: Path, count: int, size: int = 32, shard_rows: int = 3, seed: int = 0) -> list[Path]:
+def write_tiny_split(
+    out_dir: Path, count: int, size: int = 32, shard_rows: int = 3, seed: int = 0
+) -> list[Path]:
     rows = []
     for index in range(count):
         hr = smooth_image(seed + index, size)
-        rows.append(Row(f"{index:06d}.jpg", encode_png(hr), encode_png(bicubic_downscale(hr, SCALE)), size, size))
+        rows.append(
+            Row(f"{index:06d}.jpg", encode_png(hr), encode_png(bicubic_downscale(hr, SCALE)), size, size)
+        )
     return write_split(rows, out_dir, shard_rows)

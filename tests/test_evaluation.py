@@ -78,8 +78,13 @@ def test_lpips_is_detected_not_downloaded(monkeypatch, tmp_path):
 def test_scale_mismatch_and_missing_shards_are_user_errors(data, tmp_path):
     root, checkpoints = data
     with pytest.raises(DpsrganError, match="upscales x4, but degrade.scale is 2"):
-        evaluate_split(root / "processed" / "test", checkpoints, EvalSettings(scale=2, crop_border=2),
-                       batch_size=2, use_ray=False)
+        evaluate_split(
+            root / "processed" / "test",
+            checkpoints,
+            EvalSettings(scale=2, crop_border=2),
+            batch_size=2,
+            use_ray=False,
+        )
     with pytest.raises(DpsrganError, match="no Parquet shards"):
         evaluate_split(tmp_path, checkpoints, SETTINGS, batch_size=2, use_ray=False)
 
@@ -88,24 +93,44 @@ def test_scale_mismatch_and_missing_shards_are_user_errors(data, tmp_path):
 def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path):
     root, checkpoints = data
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({
-        "ray": {"num_workers": 1, "cpus_per_worker": 0.5},
-        "evaluate": {"batch_size": 2, "grid_images": 2},
-    }))
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "ray": {"num_workers": 1, "cpus_per_worker": 0.5},
+                "evaluate": {"batch_size": 2, "grid_images": 2},
+            }
+        )
+    )
     out = tmp_path / "out"
-    code = evaluate_main([
-        "--params", str(params), "--data", str(root / "processed"),
-        "--pretrained", checkpoints["pretrained"], "--gan", checkpoints["gan"],
-        "--metrics", str(out / "metrics.json"), "--per-image", str(out / "per_image.csv"),
-        "--table", str(out / "table.md"), "--grid", str(out / "samples.png"),
-    ])
+    code = evaluate_main(
+        [
+            "--params",
+            str(params),
+            "--data",
+            str(root / "processed"),
+            "--pretrained",
+            checkpoints["pretrained"],
+            "--gan",
+            checkpoints["gan"],
+            "--metrics",
+            str(out / "metrics.json"),
+            "--per-image",
+            str(out / "per_image.csv"),
+            "--table",
+            str(out / "table.md"),
+            "--grid",
+            str(out / "samples.png"),
+        ]
+    )
     assert code == 0
     ray_rows = pd.read_csv(out / "per_image.csv")
     local = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=3, use_ray=False)
     assert list(ray_rows["id"]) == list(local["id"]) and list(ray_rows["method"]) == list(local["method"])
     np.testing.assert_allclose(ray_rows["psnr_y"], local["psnr_y"], rtol=1e-5)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test_images"] == 5 and metrics["gan"]["psnr_y"] == pytest.approx(local[local.method == "gan"].psnr_y.mean(), abs=1e-3)
+    assert metrics["test_images"] == 5 and metrics["gan"]["psnr_y"] == pytest.approx(
+        local[local.method == "gan"].psnr_y.mean(), abs=1e-3
+    )
     grid = Image.open(out / "samples.png")
     assert grid.size[1] > 2 * 32 and grid.size[0] >= 5 * 32  # two rows of five 32-px cells
     assert "| DPSRGAN |" in (out / "table.md").read_text()

@@ -67,7 +67,11 @@ def test_registry_metrics_unprefix_the_candidate_and_prefix_baselines():
         "lpips_note": "skipped: ...",
     }
     assert registry_metrics(summary) == {
-        "test_images": 5.0, "bicubic.psnr_y": 25.0, "bicubic.num_params": 0.0, "psnr_y": 28.0, "ssim_y": 0.8,
+        "test_images": 5.0,
+        "bicubic.psnr_y": 25.0,
+        "bicubic.num_params": 0.0,
+        "psnr_y": 28.0,
+        "ssim_y": 0.8,
     }
     with pytest.raises(DpsrganError, match="rerun the evaluate stage"):
         registry_metrics({"bicubic": {"psnr_y": 1.0}})
@@ -103,8 +107,18 @@ def _register(tmp_path: Path, server, name: str, seed: int, psnr_y: float, ssim_
 
 
 def _promote(server, name: str, *args: str) -> int:
-    return cli_main(["promote", "--tracking-uri", server.tracking_uri, "--name", name,
-                     "--params", "/nonexistent/params.yaml", *args])
+    return cli_main(
+        [
+            "promote",
+            "--tracking-uri",
+            server.tracking_uri,
+            "--name",
+            name,
+            "--params",
+            "/nonexistent/params.yaml",
+            *args,
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -168,9 +182,21 @@ def test_promotion_story_against_a_real_tracking_server(tmp_path, mlflow_server,
 def test_promote_against_an_unreachable_server_fails_fast_with_one_line(tmp_path):
     env = dict(os.environ, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
     result = subprocess.run(
-        [sys.executable, "-m", "dpsrgan.cli", "promote", "--tracking-uri", f"http://127.0.0.1:{free_port()}",
-         "--params", str(tmp_path / "none.yaml")],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "dpsrgan.cli",
+            "promote",
+            "--tracking-uri",
+            f"http://127.0.0.1:{free_port()}",
+            "--params",
+            str(tmp_path / "none.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -42,7 +42,9 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pyfunc(checkpoint):
     model = SRPyfunc()
-    model.load_context(PythonModelContext(artifacts={"weights": str(checkpoint)}, model_config={"precision": "fp32"}))
+    model.load_context(
+        PythonModelContext(artifacts={"weights": str(checkpoint)}, model_config={"precision": "fp32"})
+    )
     return model
 
 
@@ -54,7 +56,9 @@ def test_predict_upscales_rgb_gray_and_alpha_as_png(pyfunc, checkpoint):
     frame = pd.DataFrame({"image_b64": [image_to_b64(rgb), image_to_b64(rgba, "WEBP"), image_to_b64(gray)]})
     out = [_pixels(text) for text in pyfunc.predict(None, frame)["sr_b64"]]
     assert [(image.format, image.mode, image.size) for image in out] == [
-        ("PNG", "RGB", (48, 48)), ("PNG", "RGBA", (48, 48)), ("PNG", "L", (48, 48))
+        ("PNG", "RGB", (48, 48)),
+        ("PNG", "RGBA", (48, 48)),
+        ("PNG", "L", (48, 48)),
     ]
     expected = upscale(rgb, load_generator(checkpoint), tile=DEFAULT_CONFIG["tile"], precision="fp32")
     assert np.array_equal(np.asarray(out[0]), np.asarray(expected))
@@ -89,8 +93,13 @@ def champion(checkpoint, mlflow_server, tmp_path_factory):
     try:
         name = f"serve-{uuid.uuid4().hex[:8]}"
         version = register_generator(
-            checkpoint, registered_model=name, experiment=f"test-{name}",
-            metrics={"psnr_y": 25.0, "ssim_y": 0.7}, params={}, tags={}, tracking_uri=mlflow_server.tracking_uri,
+            checkpoint,
+            registered_model=name,
+            experiment=f"test-{name}",
+            metrics={"psnr_y": 25.0, "ssim_y": 0.7},
+            params={},
+            tags={},
+            tracking_uri=mlflow_server.tracking_uri,
         )
         MlflowClient(mlflow_server.tracking_uri).set_registered_model_alias(name, CHAMPION, version.version)
     finally:
@@ -104,9 +113,28 @@ def test_mlflow_models_serve_answers_an_image_request(champion, checkpoint, mlfl
     env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_server.tracking_uri)
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", champion, "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            champion,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", timeout=120, proc=proc)
@@ -120,7 +148,12 @@ def test_mlflow_models_serve_answers_an_image_request(champion, checkpoint, mlfl
         served = _pixels(predictions[0]["sr_b64"])
         assert served.size == (64, 64) and served.mode == "RGB"
         # Same engine, same settings as the model's config: the served pixels are the local ones.
-        local = upscale(image, load_generator(checkpoint), tile=DEFAULT_CONFIG["tile"], precision=DEFAULT_CONFIG["precision"])
+        local = upscale(
+            image,
+            load_generator(checkpoint),
+            tile=DEFAULT_CONFIG["tile"],
+            precision=DEFAULT_CONFIG["precision"],
+        )
         assert np.abs(np.asarray(served, np.int16) - np.asarray(local, np.int16)).max() <= 1
 
         bad = urllib.request.Request(
@@ -137,8 +170,9 @@ def test_mlflow_models_serve_answers_an_image_request(champion, checkpoint, mlfl
 
 
 @pytest.mark.slow
-def test_dpsrgan_upscale_loads_the_champion_from_the_registry(champion, checkpoint, mlflow_server, tmp_path,
-                                                              monkeypatch, capsys):
+def test_dpsrgan_upscale_loads_the_champion_from_the_registry(
+    champion, checkpoint, mlflow_server, tmp_path, monkeypatch, capsys
+):
     source = tmp_path / "face.png"
     Image.fromarray(smooth_image(9, 20)).save(source)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.tracking_uri)
@@ -150,6 +184,9 @@ def test_dpsrgan_upscale_loads_the_champion_from_the_registry(champion, checkpoi
     assert np.array_equal(np.asarray(served), np.asarray(local))
 
     capsys.readouterr()
-    assert cli_main([*args, "-o", str(tmp_path / "x.png"), "--model", champion.replace(CHAMPION, "nosuchalias")]) == 2
+    assert (
+        cli_main([*args, "-o", str(tmp_path / "x.png"), "--model", champion.replace(CHAMPION, "nosuchalias")])
+        == 2
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "nosuchalias" in error[0], error

@@ -30,8 +30,10 @@ def test_default_objective_is_perceptual_above_the_floor_and_penalised_below():
     good = {"val/psnr_y": 29.5, "val/perceptual": 0.30}
     sharper_but_too_lossy = {"val/psnr_y": 28.5, "val/perceptual": 0.10}
     worse_still = {"val/psnr_y": 27.0, "val/perceptual": 0.05}
-    scores = [objective_value(m, "perceptual_with_psnr_floor", 30.0, 1.0) for m in
-              (good, sharper_but_too_lossy, worse_still)]
+    scores = [
+        objective_value(m, "perceptual_with_psnr_floor", 30.0, 1.0)
+        for m in (good, sharper_but_too_lossy, worse_still)
+    ]
     assert scores[0] == pytest.approx(0.30)  # within 1 dB of the pretrained generator: no penalty
     assert scores[1] == pytest.approx(0.10 + PENALTY * 1.5)
     assert scores[0] < scores[1] < scores[2]  # under the floor: ranked behind, less-bad first
@@ -40,8 +42,11 @@ def test_default_objective_is_perceptual_above_the_floor_and_penalised_below():
 
 
 def test_trials_are_sized_to_leave_a_cpu_for_data_reads(tmp_path):
-    params = tiny_params(tmp_path, tune={"max_concurrent_trials": 2, "cpus_per_trial": 0.5, "workers_per_trial": 1},
-                         ray={"cpus_per_worker": 0.5})
+    params = tiny_params(
+        tmp_path,
+        tune={"max_concurrent_trials": 2, "cpus_per_trial": 0.5, "workers_per_trial": 1},
+        ray={"cpus_per_worker": 0.5},
+    )
     assert trial_concurrency(params, 2.0) == 1
     assert trial_concurrency(params, 3.0) == 2
     assert trial_concurrency(params, 64.0) == 2  # never above tune.max_concurrent_trials
@@ -50,8 +55,18 @@ def test_trials_are_sized_to_leave_a_cpu_for_data_reads(tmp_path):
 
 
 def test_best_config_round_trip_and_what_train_gan_applies(tmp_path):
-    best = BestConfig(adv_weight=3e-3, lr_g=2e-4, lr_d=5e-5, objective=0.2, objective_kind="perceptual",
-                      trial="t_00001", val_psnr_y=28.0, val_perceptual=0.2, reference_psnr_y=28.4, psnr_floor_db=1.0)
+    best = BestConfig(
+        adv_weight=3e-3,
+        lr_g=2e-4,
+        lr_d=5e-5,
+        objective=0.2,
+        objective_kind="perceptual",
+        trial="t_00001",
+        val_psnr_y=28.0,
+        val_perceptual=0.2,
+        reference_psnr_y=28.4,
+        psnr_floor_db=1.0,
+    )
     path = tmp_path / "best.json"
     path.write_text(json.dumps(best.__dict__))
     assert read_best_config(path) == best
@@ -71,10 +86,13 @@ def test_sweep_name_follows_params_and_inputs(tmp_path):
 
 
 def test_objective_plot_is_a_png_with_penalised_points(tmp_path):
-    table = pd.DataFrame({
-        "adv_weight": [1e-4, 1e-3, 1e-2], "objective": [0.3, 0.2, PENALTY * 2],
-        "status": ["completed", "stopped by ASHA", "completed"],
-    })
+    table = pd.DataFrame(
+        {
+            "adv_weight": [1e-4, 1e-3, 1e-2],
+            "objective": [0.3, 0.2, PENALTY * 2],
+            "status": ["completed", "stopped by ASHA", "completed"],
+        }
+    )
     (tmp_path / "plot.png").write_bytes(objective_plot(table, "perceptual_with_psnr_floor"))
     assert Image.open(tmp_path / "plot.png").format == "PNG"
 
@@ -95,10 +113,22 @@ def test_tune_stage_runs_an_asha_sweep_of_ray_train_trials(tmp_path, mlflow_serv
     )
     (tmp_path / "params.yaml").write_text(json.dumps(raw))  # JSON is YAML
     out = tmp_path / "outputs" / "tune"
-    code = tune_main([
-        "--params", str(tmp_path / "params.yaml"), "--data", str(processed), "--pretrained", str(pretrained),
-        "--best", str(out / "best.json"), "--results", str(out / "results.csv"), "--plot", str(out / "objective.png"),
-    ])
+    code = tune_main(
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--data",
+            str(processed),
+            "--pretrained",
+            str(pretrained),
+            "--best",
+            str(out / "best.json"),
+            "--results",
+            str(out / "results.csv"),
+            "--plot",
+            str(out / "objective.png"),
+        ]
+    )
     assert code == 0
 
     best = read_best_config(out / "best.json")

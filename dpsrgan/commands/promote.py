@@ -29,7 +29,9 @@ def _metric_bound(text: str) -> tuple[str, float]:
             raise ValueError
         return metric.strip(), float(number)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected METRIC=NUMBER (e.g. psnr_y=-0.05), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected METRIC=NUMBER (e.g. psnr_y=-0.05), got {text!r}"
+        ) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,18 +43,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--name", help="registered model (default: params mlflow.registered_model)")
     parser.add_argument("--version", help="version to promote (default: the current challenger)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="params file for mlflow.* defaults (optional if it does not exist)")
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="params file for mlflow.* defaults (optional if it does not exist)",
+    )
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
-    parser.add_argument("--gate", action="append", type=_metric_bound, metavar="METRIC=DELTA",
-                        help="relative gate vs the champion; replaces mlflow.gate_metrics when given")
-    parser.add_argument("--absolute", action="append", type=_metric_bound, metavar="METRIC=BOUND",
-                        help="gate when there is no champion; replaces mlflow.gate_absolute when given")
+    parser.add_argument(
+        "--gate",
+        action="append",
+        type=_metric_bound,
+        metavar="METRIC=DELTA",
+        help="relative gate vs the champion; replaces mlflow.gate_metrics when given",
+    )
+    parser.add_argument(
+        "--absolute",
+        action="append",
+        type=_metric_bound,
+        metavar="METRIC=BOUND",
+        help="gate when there is no champion; replaces mlflow.gate_absolute when given",
+    )
     parser.add_argument("--dry-run", action="store_true", help="decide and print, change nothing")
-    parser.add_argument("--force", action="store_true", help="promote even if the gate fails (needs --reason)")
+    parser.add_argument(
+        "--force", action="store_true", help="promote even if the gate fails (needs --reason)"
+    )
     parser.add_argument("--reason", help="why: recorded on the version (required with --force)")
-    parser.add_argument("--rollback", action="store_true",
-                        help="re-point champion to the version it replaced")
+    parser.add_argument(
+        "--rollback", action="store_true", help="re-point champion to the version it replaced"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from dpsrgan.registry import connect
 
     if args.rollback and (args.version or args.force or args.gate or args.absolute):
-        raise DpsrganError("--rollback takes no --version/--force/--gate/--absolute; it restores the previous champion")
+        raise DpsrganError(
+            "--rollback takes no --version/--force/--gate/--absolute; it restores the previous champion"
+        )
     settings = load_params(args.params).mlflow if args.params.is_file() else MlflowParams()
     name = args.name or settings.registered_model
     client = connect(args.tracking_uri)
