@@ -222,7 +222,7 @@ def promote(
         registry_call(
             lambda: client.set_registered_model_alias(name, CHAMPION, candidate.version), "setting alias"
         )
-        logger.info("%s: champion -> v%s (%s)", name, candidate.version, action)
+        logger.debug("%s: champion -> v%s (%s)", name, candidate.version, action)
     return decision
 
 
@@ -257,5 +257,5 @@ def rollback(client: MlflowClient, name: str, *, dry_run: bool = False) -> Decis
             lambda k=key, v=value: client.set_model_version_tag(name, current.version, k, v), "tagging"
         )
     registry_call(lambda: client.set_registered_model_alias(name, CHAMPION, target.version), "setting alias")
-    logger.info("%s: champion rolled back v%s -> v%s", name, current.version, target.version)
+    logger.debug("%s: champion rolled back v%s -> v%s", name, current.version, target.version)
     return decision
