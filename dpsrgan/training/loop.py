@@ -89,7 +89,7 @@ class LoopConfig:
     fake_label_range: tuple[float, float] = (0.0, 0.3)
     vgg_layer: str = "conv5_4"
     vgg_weights: str = "torch-hub"
-    vgg_s3_endpoint_url: str | None = None
+    """As ``loss.vgg_weights``; an ``s3://`` URI uses ``AWS_ENDPOINT_URL`` for S3-compatible stores."""
     max_guard_restores: int = 0
     guard_lr_factor: float = 0.5
     d_collapse_threshold: float | None = None
@@ -164,7 +164,7 @@ class _Worker:
         parts.discriminator = discriminator
         parts.optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         parts.scaler_d = self.plan.grad_scaler()
-        features = VGG19Features(cfg.vgg_layer, cfg.vgg_weights, cfg.vgg_s3_endpoint_url)
+        features = VGG19Features(cfg.vgg_layer, cfg.vgg_weights)
         perceptual = PerceptualLoss(to_channels_last(features.to(device), cfg.channels_last))
         return parts, perceptual
 
