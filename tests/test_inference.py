@@ -148,11 +148,12 @@ def test_cuda_auto_precision_is_bf16_on_bf16_gpus():
 @pytest.mark.gpu
 @needs_cuda
 def test_cuda_out_of_memory_halves_the_tile_and_retries(caplog):
-    """The default generator untiled on a 512² input needs several GiB; capped at ~1.5 GiB the
-    engine must halve the tile until it fits and still produce the exact tiled result."""
+    """The default generator untiled on a 1536² input needs several GiB (its full-resolution
+    part runs in bands, so 512² would fit); capped at ~1.5 GiB the engine must halve the tile
+    until it fits and still produce the exact tiled result."""
     torch.manual_seed(0)
     model = dpsrgan.Generator().eval()
-    lr = torch.rand(1, 3, 512, 512)
+    lr = torch.rand(1, 3, 1536, 1536)
     reference = upscale_tensor(lr, model, 128, device="cuda", precision="fp32")
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
@@ -164,5 +165,5 @@ def test_cuda_out_of_memory_halves_the_tile_and_retries(caplog):
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
     retries = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
-    assert retries and retries[0] == "CUDA out of memory; retrying with --tile 256", retries
+    assert retries and retries[0] == "CUDA out of memory; retrying with --tile 768", retries
     assert (sr - reference).abs().max().item() <= 1 / 255

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from dpsrgan.errors import DpsrganError
 
-_DEFAULT_TILE = 256  # mirrors dpsrgan.inference.DEFAULT_TILE (kept literal: --help imports no torch)
+_DEFAULT_TILE = 512  # mirrors dpsrgan.inference.DEFAULT_TILE (kept literal: --help imports no torch)
 _DEFAULT_MAX_PIXELS = 2 * 89_478_485 // 16  # mirrors dpsrgan.inference.DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,11 @@ from dpsrgan.inference.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TILE = 256
-"""CLI tile size in LR pixels: bounds peak memory for any image size (see README numbers)."""
+DEFAULT_TILE = 512
+"""CLI tile size in LR pixels: bounds peak memory for any image size (see README numbers).
+Each tile reads the receptive radius (56 LR px) of context per side, so bigger tiles waste less:
+1000² → 4000² does 1.24× the untiled work at 512, 1.79× at 256. The generator's full-resolution
+part runs in bands (:mod:`dpsrgan.inference.fast`), so a 512 tile peaks under 1 GB on CPU."""
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "same": None}
 """``--format`` choices → output extension (``same``: keep the input's extension)."""
 
