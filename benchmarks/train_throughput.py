@@ -42,16 +42,26 @@ from dpsrgan.training.precision import select_precision  # noqa: E402
 from dpsrgan.training.steps import gan_step, pretrain_step  # noqa: E402
 
 HR = 128
+CPU = torch.device("cpu")
 
 
 def batch(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    hr = F.interpolate(torch.rand(n, 3, HR // 8, HR // 8), size=(HR, HR), mode="bilinear", align_corners=False)
+    hr = F.interpolate(
+        torch.rand(n, 3, HR // 8, HR // 8), size=(HR, HR), mode="bilinear", align_corners=False
+    )
     lr = F.avg_pool2d(hr, 4)
     return (t.to(device).contiguous(memory_format=torch.channels_last) for t in (lr, hr))
 
 
-def eager_rate(stage: str, precision: str, n: int, steps: int, device: torch.device = torch.device("cpu"),
-               repeats: int = 1, warmup: int = 2) -> float:
+def eager_rate(
+    stage: str,
+    precision: str,
+    n: int,
+    steps: int,
+    device: torch.device = CPU,
+    repeats: int = 1,
+    warmup: int = 2,
+) -> float:
     """Best samples/s of ``repeats`` windows of ``steps`` timed steps, after ``warmup`` untimed ones."""
     torch.manual_seed(0)
     plan = select_precision(precision, device)
@@ -60,6 +70,7 @@ def eager_rate(stage: str, precision: str, n: int, steps: int, device: torch.dev
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4)
     lr, hr = batch(n, device)
     if stage == "pretrain":
+
         def step() -> dict[str, float]:
             return pretrain_step(generator, opt_g, lr, hr, precision=plan, scaler=scalers[0])
     else:
@@ -69,8 +80,20 @@ def eager_rate(stage: str, precision: str, n: int, steps: int, device: torch.dev
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
 
         def step() -> dict[str, float]:
-            return gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3,
-                            precision=plan, scaler_g=scalers[0], scaler_d=scalers[1])
+            return gan_step(
+                generator,
+                discriminator,
+                perceptual,
+                opt_g,
+                opt_d,
+                lr,
+                hr,
+                adv_weight=1e-3,
+                precision=plan,
+                scaler_g=scalers[0],
+                scaler_d=scalers[1],
+            )
+
     for _ in range(warmup):
         step()
     best = 0.0
@@ -122,11 +145,17 @@ def ray_rates(n: int, steps: int, threads: int, workdir: Path, repeats: int = 1)
     data_dir = write_dataset(workdir / "processed", rows=n * (steps + 1))
     ray.init(num_cpus=threads + 1, logging_level="WARNING", log_to_driver=False)
     try:
-        section = {"epochs": repeats, "batch_size": n, "steps_per_epoch": steps + 1, "precision": "fp32",
-                   "checkpoint_every_steps": 10_000}
+        section = {
+            "epochs": repeats,
+            "batch_size": n,
+            "steps_per_epoch": steps + 1,
+            "precision": "fp32",
+            "checkpoint_every_steps": 10_000,
+        }
         raw = {
             "loss": {"vgg_weights": "random"},
-            "pretrain": section, "gan": {**section, "ema_decay": 0.999},
+            "pretrain": section,
+            "gan": {**section, "ema_decay": 0.999},
             "ray": {"num_workers": 1, "cpus_per_worker": threads, "storage_path": str(workdir / "ray")},
             "mlflow": {"experiment": "benchmark-train-throughput"},
         }
@@ -153,25 +182,38 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="windows per measurement (the best counts)")
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the Ray part runs on CPU only)")
-    parser.add_argument("--out", type=Path, help="also write the JSON here (Ray's raylet may print to stdout)")
+    parser.add_argument(
+        "--out", type=Path, help="also write the JSON here (Ray's raylet may print to stdout)"
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True  # as the training loop does
     threads = torch.get_num_threads()
     report: dict = {
-        "machine": {"cpus": os.cpu_count(), "torch_threads": threads, "loadavg_start": os.getloadavg(),
-                    "torch": torch.__version__, "amx": bool(torch.cpu._is_amx_tile_supported())},
-        "config": {"generator": Generator().config, "hr": HR, "batch": args.batch, "steps": args.steps,
-                   "repeats": args.repeats,
-                   "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": threads,
+            "loadavg_start": os.getloadavg(),
+            "torch": torch.__version__,
+            "amx": bool(torch.cpu._is_amx_tile_supported()),
+        },
+        "config": {
+            "generator": Generator().config,
+            "hr": HR,
+            "batch": args.batch,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        },
         "eager": {},
     }
     precisions = ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "bf16")
     for stage in ("pretrain", "gan"):
         for precision in precisions:
             report["eager"][f"{stage}_{precision}_samples_per_s"] = round(
-                eager_rate(stage, precision, args.batch, args.steps, device, args.repeats), 3)
+                eager_rate(stage, precision, args.batch, args.steps, device, args.repeats), 3
+            )
     if not args.skip_ray and device.type == "cpu":
         with tempfile.TemporaryDirectory(prefix="dpsrgan-bench-") as tmp:
             rates = ray_rates(args.batch, args.steps, threads, Path(tmp), args.repeats)

@@ -37,7 +37,7 @@ def resolve_tracking_uri() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
     for prefix in ("sqlite:///", "file:"):
         if uri.startswith(prefix):
-            path = uri[len(prefix):]
+            path = uri[len(prefix) :]
             if path and not path.startswith("/"):
                 return prefix + str(Path(path).resolve())
     if "://" not in uri and not uri.startswith("databricks"):
@@ -82,8 +82,10 @@ def start_stage_run(
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
         previous = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{RAY_RUN_TAG}` = '{ray_run_name}'",
-            order_by=["attributes.start_time DESC"], max_results=1,
+            [experiment_id],
+            filter_string=f"tags.`{RAY_RUN_TAG}` = '{ray_run_name}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
         )
         if previous and previous[0].info.status != "FINISHED":
             run_id, resumed = previous[0].info.run_id, True
@@ -130,7 +132,10 @@ class RunLogger:
 
         now_ms = int(time.time() * 1000)
         self._pending.extend(Metric(key, float(value), now_ms, step) for key, value in metrics.items())
-        if time.monotonic() - self._last_flush >= self.flush_interval_s or len(self._pending) >= MAX_BATCH_METRICS:
+        if (
+            time.monotonic() - self._last_flush >= self.flush_interval_s
+            or len(self._pending) >= MAX_BATCH_METRICS
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -150,7 +155,9 @@ class RunLogger:
             path = Path(tmp) / Path(artifact_file).name
             path.write_bytes(png)
             directory = str(Path(artifact_file).parent)
-            self.client.log_artifact(self.run_id, str(path), artifact_path=None if directory == "." else directory)
+            self.client.log_artifact(
+                self.run_id, str(path), artifact_path=None if directory == "." else directory
+            )
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)

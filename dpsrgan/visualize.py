@@ -63,12 +63,16 @@ def history_plot(history: Sequence[Mapping[str, float]], title: str) -> bytes:
     losses = sorted({key for row in history for key in row if key.startswith("loss/")})
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=100)
     for key in losses:
-        axes[0].plot(epochs, [row.get(key, np.nan) for row in history], marker="o", label=key.removeprefix("loss/"))
+        axes[0].plot(
+            epochs, [row.get(key, np.nan) for row in history], marker="o", label=key.removeprefix("loss/")
+        )
     axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="losses")
     axes[0].legend(fontsize=8)
     for axis, metric, unit in ((axes[1], "psnr_y", "PSNR-Y (dB)"), (axes[2], "ssim_y", "SSIM-Y")):
         axis.plot(epochs, [row.get(f"val/{metric}", np.nan) for row in history], marker="o", label="SR")
-        axis.plot(epochs, [row.get(f"val/{metric}_bicubic", np.nan) for row in history], ls="--", label="bicubic")
+        axis.plot(
+            epochs, [row.get(f"val/{metric}_bicubic", np.nan) for row in history], ls="--", label="bicubic"
+        )
         axis.set(xlabel="epoch", ylabel=unit, title=f"validation {unit}")
         axis.legend(fontsize=8)
     figure.suptitle(title)

@@ -20,7 +20,12 @@ from pipelines._stage import run_stage, stage_parser
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
-    from dpsrgan.training.outputs import export_generator, final_metrics, write_history_csv, write_metrics_json
+    from dpsrgan.training.outputs import (
+        export_generator,
+        final_metrics,
+        write_history_csv,
+        write_metrics_json,
+    )
     from dpsrgan.training.trainer import train_stage
 
     result = train_stage("pretrain", params, args.data)

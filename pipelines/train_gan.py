@@ -46,9 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="the degrade stage's output directory")
     parser.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's generator")
-    parser.add_argument("--best-config", type=Path, help="the tune stage's best.json (overrides the tuned params)")
+    parser.add_argument(
+        "--best-config", type=Path, help="the tune stage's best.json (overrides the tuned params)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="generator checkpoint to write")
-    parser.add_argument("--out-discriminator", type=Path, required=True, help="discriminator checkpoint to write")
+    parser.add_argument(
+        "--out-discriminator", type=Path, required=True, help="discriminator checkpoint to write"
+    )
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics CSV to write")
     parser.add_argument("--metrics", type=Path, required=True, help="final metrics JSON to write")
     return run_stage(run, parser, argv)

@@ -31,8 +31,13 @@ TINY = {
 
 def copy_repo(dest: Path) -> Path:
     """The repo's tracked and unignored files (no data, no outputs) as a fresh git repo."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
-                           capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     archive = dest.parent / "repo.tar"
     with tarfile.open(archive, "w") as tar:
         for name in filter(None, files):
@@ -41,8 +46,11 @@ def copy_repo(dest: Path) -> Path:
     dest.mkdir()
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
-    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
-                    ["git", "config", "user.name", "test"]):
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@example.com"],
+        ["git", "config", "user.name", "test"],
+    ):
         subprocess.run(command, cwd=dest, check=True)
     return dest
 
@@ -57,8 +65,9 @@ def tiny_params(repo: Path) -> None:
 
 
 def dvc(repo: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
@@ -89,7 +98,9 @@ def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
     assert gan["steps"] == 2 and gan["val"]["images"] >= 1
     assert by_file["metrics/pretrain.json"]["data"]["steps"] == 2
     header = (repo / "plots/train_gan/history.csv").read_text().splitlines()[0].split(",")
-    assert {"epoch", "loss_g_perceptual", "d_real_mean", "d_fake_mean", "val_psnr_y", "val_ssim_y"} <= set(header)
+    assert {"epoch", "loss_g_perceptual", "d_real_mean", "d_fake_mean", "val_psnr_y", "val_ssim_y"} <= set(
+        header
+    )
 
     plots = dvc(repo, "plots", "show", "--json", env=env)
     assert plots.returncode == 0, plots.stderr[-2000:]

@@ -61,8 +61,9 @@ def test_ema_state_round_trip_and_decay_zero_tracks_the_model():
 
 def test_guard_acts_at_once_on_non_finite_losses():
     guard = InstabilityGuard(collapse_threshold=0.02, patience=5)
-    nonfinite, real, fake = all_rank_health({"loss/g_total": math.nan, "d/real_mean": 0.5, "d/fake_mean": 0.5},
-                                            torch.device("cpu"))
+    nonfinite, real, fake = all_rank_health(
+        {"loss/g_total": math.nan, "d/real_mean": 0.5, "d/fake_mean": 0.5}, torch.device("cpu")
+    )
     assert nonfinite
     assert guard.observe(nonfinite, real, fake) == "non-finite loss"
     nonfinite, real, fake = all_rank_health({"loss/g_mse": math.inf}, torch.device("cpu"))
@@ -71,13 +72,16 @@ def test_guard_acts_at_once_on_non_finite_losses():
     assert healthy[0] is False
 
 
-@pytest.mark.parametrize(("real", "fake", "collapsed"), [
-    (0.01, 0.01, True),    # everything judged fake
-    (0.99, 0.995, True),   # everything judged real
-    (0.01, 0.99, True),    # inverted
-    (0.99, 0.01, False),   # D winning: a normal (if strong) discriminator
-    (0.6, 0.4, False),
-])
+@pytest.mark.parametrize(
+    ("real", "fake", "collapsed"),
+    [
+        (0.01, 0.01, True),  # everything judged fake
+        (0.99, 0.995, True),  # everything judged real
+        (0.01, 0.99, True),  # inverted
+        (0.99, 0.01, False),  # D winning: a normal (if strong) discriminator
+        (0.6, 0.4, False),
+    ],
+)
 def test_guard_collapse_rules(real, fake, collapsed):
     assert InstabilityGuard(0.02).is_collapsed(real, fake) is collapsed
 
@@ -109,14 +113,17 @@ def test_run_name_changes_with_params_and_inputs_but_not_with_operational_knobs(
     base = tiny_params(tmp_path)
     inputs = {"data_manifest": "abc"}
     same = fingerprint("pretrain", base, inputs)
-    assert fingerprint("pretrain", tiny_params(tmp_path / "elsewhere", ray={"max_failures": 0}), inputs) == same
+    assert (
+        fingerprint("pretrain", tiny_params(tmp_path / "elsewhere", ray={"max_failures": 0}), inputs) == same
+    )
     assert fingerprint("pretrain", tiny_params(tmp_path, pretrain={"lr": 5e-4}), inputs) != same
     assert fingerprint("pretrain", base, {"data_manifest": "abd"}) != same
     assert fingerprint("gan", base, inputs) != same
     # The GAN run depends on the loss params, the pretraining does not.
     assert fingerprint("pretrain", tiny_params(tmp_path, loss={"adv_weight": 0.01}), inputs) == same
     assert fingerprint("gan", tiny_params(tmp_path, loss={"adv_weight": 0.01}), inputs) != fingerprint(
-        "gan", base, inputs)
+        "gan", base, inputs
+    )
 
 
 def test_steps_per_epoch_and_its_error():
@@ -139,28 +146,70 @@ def test_storage_target_local_and_s3_endpoint(tmp_path, monkeypatch):
 
 def test_history_csv_and_final_metrics(tmp_path):
     history = [
-        {"epoch": 1, "global_step": 4, "loss/g_mse": 0.5, "val/psnr_y": 20.0, "val/psnr_y_bicubic": 22.0,
-         "perf/samples_per_s": 3.0},
-        {"epoch": 2, "global_step": 8, "loss/g_mse": 0.25, "val/psnr_y": 23.5, "val/psnr_y_bicubic": 22.0,
-         "perf/samples_per_s": math.nan},
+        {
+            "epoch": 1,
+            "global_step": 4,
+            "loss/g_mse": 0.5,
+            "val/psnr_y": 20.0,
+            "val/psnr_y_bicubic": 22.0,
+            "perf/samples_per_s": 3.0,
+        },
+        {
+            "epoch": 2,
+            "global_step": 8,
+            "loss/g_mse": 0.25,
+            "val/psnr_y": 23.5,
+            "val/psnr_y_bicubic": 22.0,
+            "perf/samples_per_s": math.nan,
+        },
     ]
     path = write_history_csv(history, tmp_path / "plots" / "history.csv")
     rows = list(csv.DictReader(path.open()))
-    assert list(rows[0]) == ["epoch", "global_step", "loss_g_mse", "val_psnr_y", "val_psnr_y_bicubic",
-                             "perf_samples_per_s"]
+    assert list(rows[0]) == [
+        "epoch",
+        "global_step",
+        "loss_g_mse",
+        "val_psnr_y",
+        "val_psnr_y_bicubic",
+        "perf_samples_per_s",
+    ]
     assert rows[1]["loss_g_mse"] == "0.25" and rows[1]["perf_samples_per_s"] == ""
-    state = {"progress": {"epoch": 2, "global_step": 8, "starts": [0, 4], "guard_restores": 0, "history": history}}
+    state = {
+        "progress": {"epoch": 2, "global_step": 8, "starts": [0, 4], "guard_restores": 0, "history": history}
+    }
     metrics = final_metrics(state)
     assert metrics["val"]["psnr_y_gain_over_bicubic"] == pytest.approx(1.5)
     assert metrics["restarts"] == 1 and metrics["train"] == {"loss_g_mse": 0.25}
 
 
 def test_progress_lines_name_losses_throughput_and_eta():
-    line = step_line({"stage": "gan", "epoch": 0, "epochs": 2, "step": 3, "steps": 10, "global_step": 3,
-                      "losses": {"loss/g_total": 0.5, "d/real_mean": 0.6}, "samples_per_s": 12.5, "eta_s": 75})
+    line = step_line(
+        {
+            "stage": "gan",
+            "epoch": 0,
+            "epochs": 2,
+            "step": 3,
+            "steps": 10,
+            "global_step": 3,
+            "losses": {"loss/g_total": 0.5, "d/real_mean": 0.6},
+            "samples_per_s": 12.5,
+            "eta_s": 75,
+        }
+    )
     assert line == "gan epoch 1/2 step 3/10 | g_total 0.5 | 12.5 samples/s | ETA 1m15s"
-    summary = epoch_line({"stage": "pretrain", "epoch": 1, "epochs": 2, "row": {
-        "loss/g_mse": 0.01, "val/psnr_y": 30.0, "val/psnr_y_bicubic": 28.0, "val/ssim_y": 0.9,
-        "perf/samples_per_s": 4.0}})
+    summary = epoch_line(
+        {
+            "stage": "pretrain",
+            "epoch": 1,
+            "epochs": 2,
+            "row": {
+                "loss/g_mse": 0.01,
+                "val/psnr_y": 30.0,
+                "val/psnr_y_bicubic": 28.0,
+                "val/ssim_y": 0.9,
+                "perf/samples_per_s": 4.0,
+            },
+        }
+    )
     assert "epoch 2/2 done" in summary and "30.00 dB (bicubic 28.00)" in summary
     assert format_duration(3725) == "1h02m"

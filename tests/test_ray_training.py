@@ -45,7 +45,8 @@ def test_pretrain_recovers_from_a_killed_worker_with_s3_storage_and_mlflow_serve
     # Rank 1 dies before step 6, after the epoch-1 checkpoint (step 4) was registered.
     monkeypatch.setenv(KILL_ENV, f"6:{tmp_path / 'killed'}")
     params = tiny_params(
-        "s3://ray-storage/runs", ray={"s3_endpoint_url": s3_server.endpoint_url},
+        "s3://ray-storage/runs",
+        ray={"s3_endpoint_url": s3_server.endpoint_url},
         mlflow={"experiment": "kill-test"},
     )
 
@@ -74,8 +75,9 @@ def test_pretrain_recovers_from_a_killed_worker_with_s3_storage_and_mlflow_serve
     assert "grids/epoch_002.png" in grids
 
 
-def test_gan_guard_restores_the_last_good_state_after_a_nan(shared_ray, tiny_processed, sqlite_tracking, tmp_path,
-                                                            monkeypatch):
+def test_gan_guard_restores_the_last_good_state_after_a_nan(
+    shared_ray, tiny_processed, sqlite_tracking, tmp_path, monkeypatch
+):
     torch_seeded = Generator(scale=4, channels=8, num_blocks=2)
     pretrained = save_generator(torch_seeded, tmp_path / "pretrained.pt")
     monkeypatch.setenv(NAN_ENV, f"3:{tmp_path / 'poisoned'}")
@@ -104,12 +106,15 @@ def test_gan_guard_restores_the_last_good_state_after_a_nan(shared_ray, tiny_pro
     assert "non-finite" in run.data.tags["guard.event_1"]
 
 
-def test_guard_fails_the_run_clearly_when_its_budget_is_spent(shared_ray, tiny_processed, sqlite_tracking, tmp_path,
-                                                              monkeypatch):
+def test_guard_fails_the_run_clearly_when_its_budget_is_spent(
+    shared_ray, tiny_processed, sqlite_tracking, tmp_path, monkeypatch
+):
     monkeypatch.setenv(NAN_ENV, f"2:{tmp_path / 'poisoned'}")
     params = tiny_params(tmp_path / "ray", pretrain={"epochs": 1})  # pretraining allows no restore
 
-    with pytest.raises(DpsrganError, match=r"instability guard: non-finite loss at step 2 .*lower pretrain\.lr"):
+    with pytest.raises(
+        DpsrganError, match=r"instability guard: non-finite loss at step 2 .*lower pretrain\.lr"
+    ):
         train_stage("pretrain", params, tiny_processed)
 
     from mlflow import MlflowClient
@@ -121,9 +126,19 @@ def test_guard_fails_the_run_clearly_when_its_budget_is_spent(shared_ray, tiny_p
 
 def _stage_command(params_file: Path, data: Path, out: Path) -> list[str]:
     return [
-        sys.executable, "-m", "pipelines.pretrain", "--params", str(params_file), "--data", str(data),
-        "--out", str(out / "generator.pt"), "--history", str(out / "history.csv"),
-        "--metrics", str(out / "metrics.json"),
+        sys.executable,
+        "-m",
+        "pipelines.pretrain",
+        "--params",
+        str(params_file),
+        "--data",
+        str(data),
+        "--out",
+        str(out / "generator.pt"),
+        "--history",
+        str(out / "history.csv"),
+        "--metrics",
+        str(out / "metrics.json"),
     ]
 
 
@@ -166,8 +181,14 @@ def test_killed_stage_resumes_from_its_checkpoint_when_rerun(tiny_processed, tmp
     env.pop("RAY_ADDRESS", None)
     command = _stage_command(params_file, tiny_processed, out)
 
-    first = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_registered_checkpoint(storage, first)
     finally:

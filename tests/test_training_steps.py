@@ -20,8 +20,14 @@ from dpsrgan.training.state import Progress, TrainingParts, capture, restore, rn
 from dpsrgan.training.steps import gan_step, pretrain_step
 
 GAN_KEYS = {
-    "loss/g_mse", "loss/g_perceptual", "loss/g_adv", "loss/g_total",
-    "loss/d_real", "loss/d_fake", "d/real_mean", "d/fake_mean",
+    "loss/g_mse",
+    "loss/g_perceptual",
+    "loss/g_adv",
+    "loss/g_total",
+    "loss/d_real",
+    "loss/d_fake",
+    "d/real_mean",
+    "d/fake_mean",
 }
 
 
@@ -59,8 +65,10 @@ def test_gan_step_reduces_generator_loss_and_trains_both_networks():
     lr, hr = fixed_batch()
     vgg_before = [p.clone() for p in perceptual.parameters()]
     d_before = [p.clone() for p in discriminator.parameters()]
-    history = [gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3)
-               for _ in range(15)]
+    history = [
+        gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3)
+        for _ in range(15)
+    ]
     assert set(history[0]) == GAN_KEYS
     assert all(isinstance(v, float) and math.isfinite(v) for step in history for v in step.values())
     assert history[-1]["loss/g_perceptual"] < 0.7 * history[0]["loss/g_perceptual"]
@@ -77,8 +85,20 @@ def test_gan_step_discriminator_learns_to_separate_on_a_fixed_batch():
     opt_g = torch.optim.Adam(generator.parameters(), lr=0.0)  # G frozen in place: D's task is fixed
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
     lr, hr = fixed_batch()
-    steps = [gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3,
-                      label_rng=torch.Generator().manual_seed(i)) for i in range(20)]
+    steps = [
+        gan_step(
+            generator,
+            discriminator,
+            perceptual,
+            opt_g,
+            opt_d,
+            lr,
+            hr,
+            adv_weight=1e-3,
+            label_rng=torch.Generator().manual_seed(i),
+        )
+        for i in range(20)
+    ]
     first, last = steps[0], steps[-1]
     assert last["loss/d_real"] + last["loss/d_fake"] < first["loss/d_real"] + first["loss/d_fake"]
     assert last["d/real_mean"] > last["d/fake_mean"]
@@ -90,7 +110,9 @@ def test_bf16_autocast_steps_stay_finite():
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
     lr, hr = fixed_batch(n=2)
-    losses = gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3, precision=plan)
+    losses = gan_step(
+        generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3, precision=plan
+    )
     losses.update(pretrain_step(generator, opt_g, lr, hr, precision=plan))
     assert all(math.isfinite(v) for v in losses.values())
 
@@ -99,22 +121,31 @@ def test_training_state_round_trips_through_a_weights_only_file(tmp_path):
     generator, discriminator, perceptual = tiny_gan()
     plan = select_precision("fp32", torch.device("cpu"))
     parts = TrainingParts(
-        generator, torch.optim.Adam(generator.parameters(), lr=1e-3), plan.grad_scaler(),
-        discriminator, torch.optim.Adam(discriminator.parameters(), lr=1e-4), plan.grad_scaler(),
+        generator,
+        torch.optim.Adam(generator.parameters(), lr=1e-3),
+        plan.grad_scaler(),
+        discriminator,
+        torch.optim.Adam(discriminator.parameters(), lr=1e-4),
+        plan.grad_scaler(),
         EMA(generator, 0.9),
     )
     lr, hr = fixed_batch(n=2)
-    gan_step(generator, discriminator, perceptual, parts.optimizer_g, parts.optimizer_d, lr, hr, adv_weight=1e-3)
+    gan_step(
+        generator, discriminator, perceptual, parts.optimizer_g, parts.optimizer_d, lr, hr, adv_weight=1e-3
+    )
     parts.ema.update(generator)
-    progress = Progress(epoch=1, step_in_epoch=3, global_step=7, history=[{"epoch": 1.0, "loss/g_mse": 0.1}],
-                        starts=[0])
+    progress = Progress(
+        epoch=1, step_in_epoch=3, global_step=7, history=[{"epoch": 1.0, "loss/g_mse": 0.1}], starts=[0]
+    )
     state = capture(parts, progress, [rng_state()], {"stage": "gan", "generator": generator.config})
     atomic_torch_save(state, tmp_path / "state.pt")
     loaded = read_checkpoint(tmp_path / "state.pt")  # weights_only=True inside
 
     expected_g = {k: v.clone() for k, v in generator.state_dict().items()}
     expected_ema = {k: v.clone() for k, v in parts.ema.module.state_dict().items()}
-    gan_step(generator, discriminator, perceptual, parts.optimizer_g, parts.optimizer_d, lr, hr, adv_weight=1e-3)
+    gan_step(
+        generator, discriminator, perceptual, parts.optimizer_g, parts.optimizer_d, lr, hr, adv_weight=1e-3
+    )
     parts.ema.update(generator)
 
     restored = restore(parts, loaded)

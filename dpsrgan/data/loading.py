@@ -68,7 +68,9 @@ def valid_dataset(split_dir: str | Path, ids: list[str] | None = None):
 
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(str(split_dir), file_extensions=["parquet"]).select_columns(["id", "hr", "lr"])
+    dataset = ray.data.read_parquet(str(split_dir), file_extensions=["parquet"]).select_columns(
+        ["id", "hr", "lr"]
+    )
     if ids is not None:
         from ray.data.expressions import col
 

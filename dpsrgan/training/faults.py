@@ -19,7 +19,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 logger = logging.getLogger(__name__)
 

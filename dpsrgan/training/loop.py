@@ -160,7 +160,9 @@ class _Worker:
         from dpsrgan.models.vgg import VGG19Features
 
         discriminator = Discriminator(**cfg.discriminator)
-        discriminator = ray.train.torch.prepare_model(to_channels_last(discriminator.to(device), cfg.channels_last))
+        discriminator = ray.train.torch.prepare_model(
+            to_channels_last(discriminator.to(device), cfg.channels_last)
+        )
         parts.discriminator = discriminator
         parts.optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         parts.scaler_d = self.plan.grad_scaler()
@@ -205,10 +207,15 @@ class _Worker:
         cfg, p = self.cfg, self.progress
         self.epoch_started = time.monotonic()
         shard = ray.train.get_dataset_shard("train")
-        batches = iter(shard.iter_torch_batches(
-            batch_size=cfg.batch_size, drop_last=True, device=self.device,
-            local_shuffle_buffer_size=4 * cfg.batch_size, local_shuffle_seed=cfg.seed + p.epoch,
-        ))
+        batches = iter(
+            shard.iter_torch_batches(
+                batch_size=cfg.batch_size,
+                drop_last=True,
+                device=self.device,
+                local_shuffle_buffer_size=4 * cfg.batch_size,
+                local_shuffle_seed=cfg.seed + p.epoch,
+            )
+        )
         for _ in range(p.step_in_epoch):  # resumed mid-epoch: skip what was already trained on
             next(batches)
         if self.reporter:
@@ -242,11 +249,23 @@ class _Worker:
     def _step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         cfg, parts = self.cfg, self.parts
         if cfg.stage == "pretrain":
-            return pretrain_step(parts.generator, parts.optimizer_g, lr, hr, precision=self.plan, scaler=parts.scaler_g)
+            return pretrain_step(
+                parts.generator, parts.optimizer_g, lr, hr, precision=self.plan, scaler=parts.scaler_g
+            )
         return gan_step(
-            parts.generator, parts.discriminator, self.perceptual, parts.optimizer_g, parts.optimizer_d, lr, hr,
-            adv_weight=cfg.adv_weight, real_label_range=cfg.real_label_range, fake_label_range=cfg.fake_label_range,
-            precision=self.plan, scaler_g=parts.scaler_g, scaler_d=parts.scaler_d,
+            parts.generator,
+            parts.discriminator,
+            self.perceptual,
+            parts.optimizer_g,
+            parts.optimizer_d,
+            lr,
+            hr,
+            adv_weight=cfg.adv_weight,
+            real_label_range=cfg.real_label_range,
+            fake_label_range=cfg.fake_label_range,
+            precision=self.plan,
+            scaler_g=parts.scaler_g,
+            scaler_d=parts.scaler_d,
         )
 
     def _log_step(self, losses: dict[str, float]) -> None:
@@ -275,14 +294,17 @@ class _Worker:
         if self.reporter:
             self.reporter.epoch(p.epoch - 1, row)
         if self.mlflow:
-            self.mlflow.log_metrics({f"epoch/{k}" if k.startswith(("loss/", "d/")) else k: v for k, v in row.items()},
-                                    step=p.global_step)
+            self.mlflow.log_metrics(
+                {f"epoch/{k}" if k.startswith(("loss/", "d/")) else k: v for k, v in row.items()},
+                step=p.global_step,
+            )
             self.mlflow.flush()
             if grid:
                 from dpsrgan.visualize import comparison_grid
 
-                self.mlflow.log_png(comparison_grid([grid[key] for key in sorted(grid)]),
-                                    f"grids/epoch_{p.epoch:03d}.png")
+                self.mlflow.log_png(
+                    comparison_grid([grid[key] for key in sorted(grid)]), f"grids/epoch_{p.epoch:03d}.png"
+                )
 
     # --- checkpoints and the instability guard ----------------------------------------------------
 
@@ -300,8 +322,11 @@ class _Worker:
             save_state(self.last_good, directory)
             checkpoint = ray.train.Checkpoint.from_directory(str(directory))
         try:
-            ray.train.report(metrics, checkpoint=checkpoint,
-                             checkpoint_dir_name=f"ckpt_step_{self.progress.global_step:08d}")
+            ray.train.report(
+                metrics,
+                checkpoint=checkpoint,
+                checkpoint_dir_name=f"ckpt_step_{self.progress.global_step:08d}",
+            )
         finally:
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -326,21 +351,29 @@ class _Worker:
         progress.guard_restores = current.guard_restores + 1
         progress.lr_scale = current.lr_scale * cfg.guard_lr_factor
         progress.starts = current.starts
-        event = {"step": at_step, "reason": reason, "restored_to_step": progress.global_step,
-                 "lr_scale": progress.lr_scale}
+        event = {
+            "step": at_step,
+            "reason": reason,
+            "restored_to_step": progress.global_step,
+            "lr_scale": progress.lr_scale,
+        }
         progress.guard_events = [*current.guard_events, event]
         self.progress = progress
         self.parts.set_lr_scale(self.base_lrs, progress.lr_scale)
         self.guard.reset()
         if self.rank == 0:
-            message = (f"instability guard: {reason} at step {at_step}; restored step {progress.global_step} "
-                       f"with lr × {progress.lr_scale:g} (restore {progress.guard_restores}/{cfg.max_guard_restores})")
+            message = (
+                f"instability guard: {reason} at step {at_step}; restored step {progress.global_step} with "
+                f"lr × {progress.lr_scale:g} (restore {progress.guard_restores}/{cfg.max_guard_restores})"
+            )
             logger.warning(message)
             if self.reporter:
                 self.reporter.event(message)
             if self.mlflow:
-                self.mlflow.log_metrics({"guard/restores": progress.guard_restores,
-                                         "guard/lr_scale": progress.lr_scale}, step=at_step)
+                self.mlflow.log_metrics(
+                    {"guard/restores": progress.guard_restores, "guard/lr_scale": progress.lr_scale},
+                    step=at_step,
+                )
                 self.mlflow.set_tag(f"guard.event_{progress.guard_restores}", message)
         return "restored"
 
@@ -355,7 +388,9 @@ class _Worker:
         model.eval()
         scale = cfg.generator["scale"]
         need_bicubic = self.bicubic_sums is None
-        sums = torch.zeros(6, dtype=torch.float64)  # psnr, ssim, count, bicubic psnr, bicubic ssim, perceptual
+        sums = torch.zeros(
+            6, dtype=torch.float64
+        )  # psnr, ssim, count, bicubic psnr, bicubic ssim, perceptual
         grid: dict[str, tuple[np.ndarray, ...]] = {}
         valid = ray.train.get_dataset_shard("valid")
         for batch in valid.iter_batches(batch_size=VALID_READ_BATCH, batch_format="numpy"):
@@ -367,8 +402,11 @@ class _Worker:
                     continue
                 _, hr, lr = decode_row({"id": image_id, "hr": row[1], "lr": row[2]})
                 sr = self._super_resolve(model, lr)
-                bicubic = (np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
-                           if need_bicubic or in_grid else None)
+                bicubic = (
+                    np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
+                    if need_bicubic or in_grid
+                    else None
+                )
                 if mine:
                     hr_t = _to_tensor(hr)
                     sr_t = _to_tensor(sr)

@@ -80,21 +80,34 @@ class StepReporter:
             self.samples_per_s = self.samples_per_step / max(now - self._window_start, 1e-9)
             self._window_start = now
         else:
-            self.samples_per_s = self._window_steps * self.samples_per_step / max(now - self._window_start, 1e-9)
+            self.samples_per_s = (
+                self._window_steps * self.samples_per_step / max(now - self._window_start, 1e-9)
+            )
         self._window_steps += 1
         if now - self._last_push < PUSH_INTERVAL_S and step_in_epoch < self.steps_per_epoch:
             return
         self._last_push = now
         remaining = self.epochs * self.steps_per_epoch - global_step
         eta = remaining * self.samples_per_step / self.samples_per_s if self.samples_per_s else None
-        self.sink.push.remote({
-            "kind": "step", "stage": self.stage, "epoch": epoch, "epochs": self.epochs,
-            "step": step_in_epoch, "steps": self.steps_per_epoch, "global_step": global_step,
-            "losses": losses, "samples_per_s": self.samples_per_s, "eta_s": eta,
-        })
+        self.sink.push.remote(
+            {
+                "kind": "step",
+                "stage": self.stage,
+                "epoch": epoch,
+                "epochs": self.epochs,
+                "step": step_in_epoch,
+                "steps": self.steps_per_epoch,
+                "global_step": global_step,
+                "losses": losses,
+                "samples_per_s": self.samples_per_s,
+                "eta_s": eta,
+            }
+        )
 
     def epoch(self, epoch: int, row: dict[str, float]) -> None:
-        self.sink.push.remote({"kind": "epoch", "stage": self.stage, "epoch": epoch, "epochs": self.epochs, "row": row})
+        self.sink.push.remote(
+            {"kind": "epoch", "stage": self.stage, "epoch": epoch, "epochs": self.epochs, "row": row}
+        )
 
     def event(self, message: str, level: int = logging.WARNING) -> None:
         self.sink.push.remote({"kind": "event", "stage": self.stage, "message": message, "level": level})
@@ -182,7 +195,11 @@ def epoch_line(record: dict[str, Any]) -> str:
             f" | val PSNR-Y {row['val/psnr_y']:.2f} dB (bicubic {row['val/psnr_y_bicubic']:.2f})"
             f" SSIM-Y {row['val/ssim_y']:.4f}"
         )
-    d = f" | D(real) {row['d/real_mean']:.2f} D(fake) {row['d/fake_mean']:.2f}" if "d/real_mean" in row else ""
+    d = (
+        f" | D(real) {row['d/real_mean']:.2f} D(fake) {row['d/fake_mean']:.2f}"
+        if "d/real_mean" in row
+        else ""
+    )
     return (
         f"{record['stage']} epoch {record['epoch'] + 1}/{record['epochs']} done: "
         f"{format_losses(row)}{d}{val} | {row.get('perf/samples_per_s', 0.0):.1f} samples/s"

@@ -86,8 +86,13 @@ def rng_state() -> dict[str, Any]:
     np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": np_kind, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "numpy": {
+            "kind": np_kind,
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
         "python": list(random.getstate()[1]),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -99,8 +104,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Inverse of :func:`rng_state`."""
     torch.set_rng_state(state["torch"])
     numpy_state = state["numpy"]
-    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
-                         numpy_state["has_gauss"], numpy_state["gauss"]))
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["gauss"],
+        )
+    )
     random.setstate((3, tuple(state["python"]), None))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
@@ -112,7 +124,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def capture(parts: TrainingParts, progress: Progress, rng: list[dict[str, Any]], meta: dict[str, Any]) -> dict:
+def capture(
+    parts: TrainingParts, progress: Progress, rng: list[dict[str, Any]], meta: dict[str, Any]
+) -> dict:
     """The full training state as a CPU-only plain-data dict (a snapshot, not references)."""
     state: dict[str, Any] = {
         "format": FORMAT,

@@ -122,13 +122,15 @@ def gan_step(
     loss_total = generator_loss(loss_perceptual, loss_adv, adv_weight)
     _optimise(loss_total, optimizer_g, scaler_g)
 
-    return _floats({
-        "loss/g_mse": F.mse_loss(sr.detach(), hr),
-        "loss/g_perceptual": loss_perceptual,
-        "loss/g_adv": loss_adv,
-        "loss/g_total": loss_total,
-        "loss/d_real": loss_d_real,
-        "loss/d_fake": loss_d_fake,
-        "d/real_mean": torch.sigmoid(real_logits.detach()).mean(),
-        "d/fake_mean": torch.sigmoid(fake_logits.detach()).mean(),
-    })
+    return _floats(
+        {
+            "loss/g_mse": F.mse_loss(sr.detach(), hr),
+            "loss/g_perceptual": loss_perceptual,
+            "loss/g_adv": loss_adv,
+            "loss/g_total": loss_total,
+            "loss/d_real": loss_d_real,
+            "loss/d_fake": loss_d_fake,
+            "d/real_mean": torch.sigmoid(real_logits.detach()).mean(),
+            "d/fake_mean": torch.sigmoid(fake_logits.detach()).mean(),
+        }
+    )

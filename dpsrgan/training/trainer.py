@@ -120,22 +120,27 @@ def check_resources(ray_params: RayParams, mode: str) -> dict[str, float]:
     """The cluster's resources; a local Ray without a CPU left for Ray Data's reads would hang."""
     import ray
 
-    resources = {key: float(value) for key, value in ray.cluster_resources().items()
-                 if not key.startswith(("node:", "accelerator_type"))}
+    resources = {
+        key: float(value)
+        for key, value in ray.cluster_resources().items()
+        if not key.startswith(("node:", "accelerator_type"))
+    }
     need = ray_params.num_workers * ray_params.cpus_per_worker
     spare = resources.get("CPU", 0.0) - need
     if spare < 0.5:
         message = (
             f"ray.num_workers × ray.cpus_per_worker = {need:g} CPUs leaves {spare:g} of the cluster's "
-            f"{resources.get('CPU', 0):g} for Ray Data's reads (they would never start); lower ray.cpus_per_worker "
-            "(e.g. 0.5) or ray.num_workers"
+            f"{resources.get('CPU', 0):g} for Ray Data's reads (they would never start); lower "
+            "ray.cpus_per_worker (e.g. 0.5) or ray.num_workers"
         )
         if mode != "cluster":
             raise DpsrganError(message)
         logger.warning("%s (fine if the cluster autoscales)", message)
     if ray_params.use_gpu and resources.get("GPU", 0) < ray_params.num_workers * ray_params.gpus_per_worker:
-        message = (f"ray.use_gpu: the cluster has {resources.get('GPU', 0):g} GPUs for {ray_params.num_workers} "
-                   f"workers × {ray_params.gpus_per_worker:g}; lower ray.num_workers or set ray.use_gpu: false")
+        message = (
+            f"ray.use_gpu: the cluster has {resources.get('GPU', 0):g} GPUs for {ray_params.num_workers} "
+            f"workers × {ray_params.gpus_per_worker:g}; lower ray.num_workers or set ray.use_gpu: false"
+        )
         if mode != "cluster":
             raise DpsrganError(message)
         logger.warning("%s (fine if the cluster autoscales)", message)
@@ -202,8 +207,12 @@ def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Pat
         from dpsrgan.checkpoint import load_generator
 
         generator = load_generator(pretrained)
-        expected = {"channels": params.model.channels, "num_blocks": params.model.num_blocks,
-                    "dilation": params.model.dilation, "scale": params.degrade.scale}
+        expected = {
+            "channels": params.model.channels,
+            "num_blocks": params.model.num_blocks,
+            "dilation": params.model.dilation,
+            "scale": params.degrade.scale,
+        }
         found = {key: generator.config[key] for key in expected}
         if found != expected:
             raise DpsrganError(
@@ -219,8 +228,14 @@ def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Pat
             from dpsrgan.models.vgg import load_vgg19_state_dict
 
             load_vgg19_state_dict(weights)
-    return StageInputs(data_dir, split_row_count(data_dir / "train"), tuple(valid_ids),
-                       len(valid_ids) < len(all_valid_ids), hashes, **inputs)
+    return StageInputs(
+        data_dir,
+        split_row_count(data_dir / "train"),
+        tuple(valid_ids),
+        len(valid_ids) < len(all_valid_ids),
+        hashes,
+        **inputs,
+    )
 
 
 def steps_per_epoch(train_rows: int, batch_size: int, num_workers: int, cap: int | None, key: str) -> int:
@@ -253,8 +268,11 @@ class StageResult:
         """Plain-data lineage for the exported checkpoints."""
         progress = self.state["progress"]
         return {
-            "stage": self.stage, "ray_run": self.run_name, "mlflow_run_id": self.mlflow_run_id,
-            "steps": progress["global_step"], "epochs": progress["epoch"],
+            "stage": self.stage,
+            "ray_run": self.run_name,
+            "mlflow_run_id": self.mlflow_run_id,
+            "steps": progress["global_step"],
+            "epochs": progress["epoch"],
             **{f"{key}_sha256": value for key, value in self.input_hashes.items()},
         }
 
@@ -265,41 +283,70 @@ def _loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, *
     section = params.pretrain if stage == "pretrain" else params.gan
     key = "pretrain" if stage == "pretrain" else "gan"
     generator = inputs.pretrained_config or {
-        "scale": params.degrade.scale, "channels": params.model.channels,
-        "num_blocks": params.model.num_blocks, "dilation": params.model.dilation, "in_channels": 3,
+        "scale": params.degrade.scale,
+        "channels": params.model.channels,
+        "num_blocks": params.model.num_blocks,
+        "dilation": params.model.dilation,
+        "in_channels": 3,
     }
     common: dict[str, Any] = dict(
-        stage=stage, generator=generator, epochs=section.epochs,
-        steps_per_epoch=steps_per_epoch(inputs.train_rows, section.batch_size, params.ray.num_workers,
-                                        section.steps_per_epoch, key),
-        batch_size=section.batch_size, betas=tuple(section.betas), precision=section.precision,
-        channels_last=section.channels_last, checkpoint_every_steps=section.checkpoint_every_steps,
-        seed=section.seed, crop_border=params.evaluate.crop_border if params.evaluate.crop_border is not None
-        else params.degrade.scale, validate=bool(inputs.valid_ids),
+        stage=stage,
+        generator=generator,
+        epochs=section.epochs,
+        steps_per_epoch=steps_per_epoch(
+            inputs.train_rows, section.batch_size, params.ray.num_workers, section.steps_per_epoch, key
+        ),
+        batch_size=section.batch_size,
+        betas=tuple(section.betas),
+        precision=section.precision,
+        channels_last=section.channels_last,
+        checkpoint_every_steps=section.checkpoint_every_steps,
+        seed=section.seed,
+        crop_border=params.evaluate.crop_border
+        if params.evaluate.crop_border is not None
+        else params.degrade.scale,
+        validate=bool(inputs.valid_ids),
         grid_ids=tuple(inputs.valid_ids[: params.evaluate.grid_images]),
     )
     meta = {"stage": stage, "run_name": name, "generator": generator}
     if stage == "pretrain":
         return LoopConfig(
-            **common, lr_g=params.pretrain.lr,
-            guard_hint="lower pretrain.lr, or set pretrain.precision: fp32", meta=meta, **extra,
+            **common,
+            lr_g=params.pretrain.lr,
+            guard_hint="lower pretrain.lr, or set pretrain.precision: fp32",
+            meta=meta,
+            **extra,
         )
     gan, loss, model = params.gan, params.loss, params.model
     discriminator = {"in_channels": 3, "channels": model.d_channels, "spectral_norm": model.d_spectral_norm}
     return LoopConfig(
-        **common, lr_g=gan.lr_g, lr_d=gan.lr_d, discriminator=discriminator, ema_decay=gan.ema_decay,
-        adv_weight=loss.adv_weight, real_label_range=tuple(loss.real_label_range),
-        fake_label_range=tuple(loss.fake_label_range), vgg_layer=loss.vgg_layer, vgg_weights=loss.vgg_weights,
-        max_guard_restores=gan.max_guard_restores, guard_lr_factor=gan.guard_lr_factor,
-        d_collapse_threshold=gan.d_collapse_threshold, d_collapse_patience=gan.d_collapse_patience,
-        guard_hint="lower gan.lr_g / gan.lr_d, try model.d_spectral_norm: true, or raise gan.max_guard_restores",
-        meta={**meta, "discriminator": discriminator}, **extra,
+        **common,
+        lr_g=gan.lr_g,
+        lr_d=gan.lr_d,
+        discriminator=discriminator,
+        ema_decay=gan.ema_decay,
+        adv_weight=loss.adv_weight,
+        real_label_range=tuple(loss.real_label_range),
+        fake_label_range=tuple(loss.fake_label_range),
+        vgg_layer=loss.vgg_layer,
+        vgg_weights=loss.vgg_weights,
+        max_guard_restores=gan.max_guard_restores,
+        guard_lr_factor=gan.guard_lr_factor,
+        d_collapse_threshold=gan.d_collapse_threshold,
+        d_collapse_patience=gan.d_collapse_patience,
+        guard_hint=(
+            "lower gan.lr_g / gan.lr_d, try model.d_spectral_norm: true, or raise gan.max_guard_restores"
+        ),
+        meta={**meta, "discriminator": discriminator},
+        **extra,
     )
 
 
 def _mlflow_params(stage: Stage, params: Params) -> dict[str, Any]:
     dumped = params.model_dump(mode="json")
-    keep = ["model", "ray", "pretrain" if stage == "pretrain" else "gan"] + (["loss"] if stage == "gan" else [])
+    keep = ["model", "ray", "pretrain" if stage == "pretrain" else "gan"] + (
+        ["loss"] if stage == "gan" else []
+    )
     flat = {key: dumped[key] for key in keep}
     flat["degrade"] = {"scale": params.degrade.scale}
     return flat
@@ -325,10 +372,13 @@ def build_trainer(
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"loop": loop_config},
-        scaling_config=ScalingConfig(num_workers=ray_params.num_workers, use_gpu=ray_params.use_gpu,
-                                     resources_per_worker=resources),
+        scaling_config=ScalingConfig(
+            num_workers=ray_params.num_workers, use_gpu=ray_params.use_gpu, resources_per_worker=resources
+        ),
         run_config=RunConfig(
-            name=name, storage_path=storage_path, storage_filesystem=filesystem,
+            name=name,
+            storage_path=storage_path,
+            storage_filesystem=filesystem,
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             failure_config=FailureConfig(max_failures=ray_params.max_failures),
             logging_config=LoggingConfig(log_level="DEBUG" if ray_params.log_to_driver else "WARNING"),
@@ -369,18 +419,35 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
     with ray_runtime(params.ray) as mode:
         resources = check_resources(params.ray, mode)
         tags = {
-            "stage": stage, "ray.run_name": name, "ray.mode": mode, "ray.storage_path": params.ray.storage_path,
+            "stage": stage,
+            "ray.run_name": name,
+            "ray.mode": mode,
+            "ray.storage_path": params.ray.storage_path,
             "ray.cluster_resources": json.dumps(resources, sort_keys=True),
             **{f"lineage.{key}_sha256": value for key, value in inputs.hashes.items()},
         }
         run = start_stage_run(params.mlflow.experiment, name, _mlflow_params(stage, params), tags)
-        logger.info("%s: Ray Train run %s (%s Ray, %d workers), MLflow run %s%s", stage, name, mode,
-                     params.ray.num_workers, run.run_id, " (resumed)" if run.resumed else "")
+        logger.info(
+            "%s: Ray Train run %s (%s Ray, %d workers), MLflow run %s%s",
+            stage,
+            name,
+            mode,
+            params.ray.num_workers,
+            run.run_id,
+            " (resumed)" if run.resumed else "",
+        )
         sink = ProgressSink.remote()
         pretrained_ref = ray.put(inputs.pretrained_state) if inputs.pretrained_state is not None else None
         loop_config = _loop_config(
-            stage, params, inputs, name, pretrained=pretrained_ref, tracking_uri=run.tracking_uri,
-            mlflow_run_id=run.run_id, sink=sink, faults=FaultInjection.from_env(),
+            stage,
+            params,
+            inputs,
+            name,
+            pretrained=pretrained_ref,
+            tracking_uri=run.tracking_uri,
+            mlflow_run_id=run.run_id,
+            sink=sink,
+            faults=FaultInjection.from_env(),
         )
         trainer = build_trainer(loop_config, params.ray, name, stage_datasets(inputs))
         status = "FAILED"
@@ -398,15 +465,17 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
         except ray.train.TrainingFailedError as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise DpsrganError(
-                f"{stage}: training failed after ray.max_failures={params.ray.max_failures} restarts ({first[:300]}); "
-                f"Ray's worker logs: <ray temp dir>/session_latest/logs"
+                f"{stage}: training failed after ray.max_failures={params.ray.max_failures} restarts "
+                f"({first[:300]}); Ray's worker logs: <ray temp dir>/session_latest/logs"
             ) from error
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         finally:
             end_stage_run(run, status)
-    return StageResult(stage, name, state, result.checkpoint.path, run.run_id, run.tracking_uri, inputs.hashes)
+    return StageResult(
+        stage, name, state, result.checkpoint.path, run.run_id, run.tracking_uri, inputs.hashes
+    )
 
 
 def _log_summary(run: Any, state: dict[str, Any]) -> None:
@@ -417,6 +486,7 @@ def _log_summary(run: Any, state: dict[str, Any]) -> None:
 
     history = state["progress"]["history"]
     if history:
-        RunLogger(run.tracking_uri, run.run_id).log_png(history_plot(history, state["meta"]["run_name"]),
-                                                        "plots/history.png")
+        RunLogger(run.tracking_uri, run.run_id).log_png(
+            history_plot(history, state["meta"]["run_name"]), "plots/history.png"
+        )
     logger.info("%s finished: %s", state["meta"]["stage"], json.dumps(final_metrics(state), sort_keys=True))
