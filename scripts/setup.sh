@@ -8,6 +8,9 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
-python -c "import torch" 2>/dev/null || python -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
-python -m pip install -q -e ".[dev]"
+pip_install() {  # quiet, minus the noise of unreachable local find-links folders
+  python -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+pip_install --upgrade pip
+python -c "import torch" 2>/dev/null || pip_install ${TORCH_SPEC:-torch==2.13.0}
+pip_install -e ".[dev]"
