@@ -1,0 +1,9 @@
+"""Speed, memory and quality measurements of the pipeline (never timed assertions in tests).
+
+One command runs them all and writes ``benchmarks/results/<machine>.json`` and ``.md``::
+
+    python -m benchmarks            # about 6-8 minutes on a quiet 2-core CPU
+    python -m benchmarks --quick    # about 2 minutes: fewer repeats, smaller samples
+
+``python benchmarks/gpu.py`` measures the GPU figures (standalone: torch + this repo).
+"""
