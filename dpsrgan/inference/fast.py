@@ -24,8 +24,8 @@ Four rewrites, each exact in eval mode:
 
 Build with :func:`fast_inference_model` (any other module is returned unchanged). The folded
 and polyphase convs are new tensors; the layers that need no rewrite (head, PReLUs, dilated
-convs, upsampler convs) are *shared* with the source generator, not copied: copying 5M
-parameters costs more than a small image's whole upscale. So build it right before use and do
+convs, upsampler convs) are *shared* with the source generator, not copied (copying every
+parameter costs more than a small image's whole upscale). So build it right before use, and do
 not modify the source generator while it is in use.
 """
 
