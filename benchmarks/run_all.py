@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help=f"default {RESULTS_DIR}")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a trained generator (save_generator format) for the bf16 PSNR rows; default random init")
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="run only these (the results files then hold only these: every ratio is same-run)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row (full mode)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray Train rows")
     return parser.parse_args(argv)

@@ -152,6 +152,11 @@ def test_polyphase_conv_refuses_what_it_cannot_rewrite(conv):
         polyphase_conv(conv, 2)
 
 
+def test_folded_conv_refuses_non_zero_padding():
+    with pytest.raises(ValueError, match="zero padding"):
+        folded_conv(nn.Conv2d(4, 3, 3, padding=1, padding_mode="reflect"), nn.BatchNorm2d(3).eval())
+
+
 def test_repeated_prelu_commutes_with_pixel_shuffle():
     torch.manual_seed(0)
     act = nn.PReLU(5)
