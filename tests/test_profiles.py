@@ -115,3 +115,19 @@ def test_celeba_recipe_end_to_end_from_s3(tmp_path, s3_server):
     status = dvc(repo, "status", env=env).stdout
     assert "up to date" in status, status
     assert git(repo, "status", "--porcelain", "--", "conf") == ""
+
+
+def test_every_stage_param_is_in_params_yaml():
+    """DVC refuses to run a stage whose listed param is missing from params.yaml: catch it here."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    missing = []
+    for name, stage in stages.items():
+        for key in stage.get("params", []):
+            node = params
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    missing.append(f"{name}: {key}")
+                    break
+                node = node[part]
+    assert missing == []
