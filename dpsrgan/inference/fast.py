@@ -180,7 +180,7 @@ def polyphase_conv(conv: nn.Conv2d, r: int) -> FrozenConv:
     d ∈ [−p, p], i.e. small-map row i + ⌊(a + d) / r⌋ in input phase (a + d) mod r: offsets
     −⌈p/r⌉ … ⌈p/r⌉, a kernel of 2⌈p/r⌉ + 1 (the generator's 9×9 tail at r = 2: 5×5).
     """
-    weight = conv.weight.detach()
+    weight = conv.weight.detach().cpu()  # hundreds of small copies below: cheap on the CPU, not as kernel launches
     out_channels, in_channels, k, k2 = weight.shape
     p = (k - 1) // 2
     if (
@@ -199,5 +199,6 @@ def polyphase_conv(conv: nn.Conv2d, r: int) -> FrozenConv:
                 for dx in range(-p, p + 1):
                     col, phase_x = divmod(b + dx, r)
                     poly[:, a, b, :, phase_y, phase_x, row - low, col - low] = weight[:, :, dy + p, dx + p]
+    poly = poly.reshape(out_channels * r * r, in_channels * r * r, size, size).to(conv.weight.device)
     bias = None if conv.bias is None else conv.bias.detach().repeat_interleave(r * r)
-    return FrozenConv(poly.reshape(out_channels * r * r, in_channels * r * r, size, size), bias, padding=(high, high))
+    return FrozenConv(poly, bias, padding=(high, high))
