@@ -209,3 +209,13 @@ def test_random_weights_only_on_request_with_warning(caplog):
 def test_unknown_layer_names_the_valid_forms():
     with pytest.raises(DpsrganError, match="unknown VGG19 layer 'conv6_1'.*conv5_4"):
         VGG19Features("conv6_1", weights="random")
+
+
+def test_random_vgg_is_seeded_and_keeps_feature_scale():
+    """Smoke runs' random VGG: the same weights every time, and conv5_4 features that have not
+    vanished (PyTorch's default init leaves them ~1e-7, which zeroes the perceptual loss)."""
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    first, second = VGG19Features("conv5_4", "random"), VGG19Features("conv5_4", "random")
+    features = first(image)
+    assert torch.equal(features, second(image))
+    assert features.abs().mean() > 1e-2

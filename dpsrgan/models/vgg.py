@@ -189,6 +189,7 @@ class VGG19Features(nn.Module):
             logger.warning(
                 "VGG19 perceptual loss uses RANDOM weights (loss.vgg_weights=random): smoke runs only"
             )
+            _init_random_features(self.features)
         else:
             state = load_vgg19_state_dict(weights, s3_endpoint_url)
             self.load_state_dict({key: state[key] for key in self.state_dict()})
@@ -201,6 +202,20 @@ class VGG19Features(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.features((image - self.mean) / self.std)
+
+
+def _init_random_features(features: nn.Sequential, seed: int = 0) -> None:
+    """Seeded He (fan-out) init, as torchvision initialises an untrained VGG. PyTorch's default
+    conv init shrinks activations about 3x per layer, so conv5_4 features of a default-initialised
+    VGG19 are ~1e-7 and the "perceptual" loss vanishes; He init keeps their scale through the
+    16 convs, so a random-feature perceptual loss still carries a (weak) signal in smoke runs."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            std = (2.0 / (module.out_channels * 9)) ** 0.5
+            with torch.no_grad():
+                module.weight.normal_(0.0, std, generator=generator)
+                module.bias.zero_()
 
 
 def _build_features(last_index: int) -> list[nn.Module]:
