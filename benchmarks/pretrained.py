@@ -1,16 +1,16 @@
 """A generator briefly MSE-pretrained on scikit-image's photographs, for the bf16-vs-fp32 PSNR
 rows where no trained checkpoint exists (CelebA cannot be downloaded on offline machines).
 
-Run: ``python -m benchmarks.pretrained [--steps 400] -o photo-generator.pt``, then
-``python -m benchmarks --checkpoint photo-generator.pt``. About 10 minutes on a quiet 2-core
-CPU for 400 steps, which reaches about 25 dB on the benchmark's crops: far from a trained model,
-but its activations are those of a network that reproduces images, unlike random weights,
-whose deep residual stack amplifies rounding (random weights give a bf16-vs-fp32 deviation near
-43 dB, this one near 55 dB).
+Run: ``python -m benchmarks.pretrained [--steps 350] -o photo-generator.pt``, then
+``python -m benchmarks --checkpoint photo-generator.pt``. About 8 minutes on a quiet 2-core CPU
+(1.4 s a step); 350 steps reach about 25 dB on the benchmark's crops: far from a trained model,
+but a network that reproduces images, unlike random weights, whose deep residual stack
+amplifies rounding (in bf16 vs fp32, random weights deviate by 43-64 dB depending on their BN
+statistics, this one by about 55 dB).
 
 The steps are :func:`dpsrgan.training.steps.pretrain_step` on random 64² HR patches (×4 LR by
-the degrade stage's MATLAB bicubic), batch 16, Adam 3e-4, in bf16 where the CPU has native
-bf16 (the ``auto`` precision of inference), else fp32.
+the degrade stage's MATLAB bicubic) of :func:`training_photos`, batch 16, Adam 3e-4, in bf16
+where the CPU has native bf16 (the ``auto`` precision of inference), else fp32.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from skimage import data
 
-from benchmarks.inference import photographs
 from dpsrgan.checkpoint import save_generator
 from dpsrgan.degradation import bicubic_downscale
 from dpsrgan.inference.runtime import resolve_precision
@@ -31,6 +31,15 @@ from dpsrgan.training.precision import PrecisionPlan
 from dpsrgan.training.steps import pretrain_step
 
 logger = logging.getLogger(__name__)
+
+
+def training_photos() -> list[np.ndarray]:
+    """scikit-image's bundled colour photographs (the benchmark's four test crops among them:
+    this model is for measuring bf16 rounding, not generalisation)."""
+    return [
+        data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.immunohistochemistry(), data.cat(),
+        data.hubble_deep_field(), data.retina()[200:1200, 200:1200],
+    ]
 
 
 def patches(rng: np.random.Generator, photos: list[np.ndarray], count: int, hr: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +61,7 @@ def patches(rng: np.random.Generator, photos: list[np.ndarray], count: int, hr: 
 def pretrain_on_photos(steps: int, seed: int = 0, batch: int = 16, hr: int = 64) -> Generator:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    photos = list(photographs().values())
+    photos = training_photos()
     generator = Generator().to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(generator.parameters(), lr=3e-4)
     plan = PrecisionPlan(resolve_precision("auto", torch.device("cpu")), "cpu")
@@ -67,7 +76,7 @@ def pretrain_on_photos(steps: int, seed: int = 0, batch: int = 16, hr: int = 64)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pretrained", description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", type=Path, required=True, help="checkpoint to write")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=350)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
