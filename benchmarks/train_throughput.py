@@ -38,7 +38,7 @@ from dpsrgan.losses import PerceptualLoss  # noqa: E402
 from dpsrgan.models.discriminator import Discriminator  # noqa: E402
 from dpsrgan.models.generator import Generator  # noqa: E402
 from dpsrgan.models.vgg import VGG19Features  # noqa: E402
-from dpsrgan.training.precision import select_precision  # noqa: E402
+from dpsrgan.training.precision import PrecisionPlan, select_precision  # noqa: E402
 from dpsrgan.training.steps import gan_step, pretrain_step  # noqa: E402
 
 HR = 128
@@ -53,58 +53,60 @@ def batch(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return (t.to(device).contiguous(memory_format=torch.channels_last) for t in (lr, hr))
 
 
-def eager_rate(
+def eager_rates(
     stage: str,
-    precision: str,
+    precisions: tuple[str, ...],
     n: int,
     steps: int,
     device: torch.device = CPU,
     repeats: int = 1,
     warmup: int = 2,
-) -> float:
-    """Best samples/s of ``repeats`` windows of ``steps`` timed steps, after ``warmup`` untimed ones."""
+) -> dict[str, float]:
+    """Best samples/s per precision over ``repeats`` windows of ``steps`` timed steps.
+
+    The precisions take turns window by window on the same models, so a burst of load from other
+    processes hits them alike; the best window is the closest to an idle machine.
+    """
     torch.manual_seed(0)
-    plan = select_precision(precision, device)
-    scalers = (plan.grad_scaler(), plan.grad_scaler())
     generator = Generator().to(device, memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4)
     lr, hr = batch(n, device)
-    if stage == "pretrain":
-
-        def step() -> dict[str, float]:
-            return pretrain_step(generator, opt_g, lr, hr, precision=plan, scaler=scalers[0])
-    else:
+    if stage == "gan":
         discriminator = Discriminator().to(device, memory_format=torch.channels_last)
         features = VGG19Features("conv5_4", "random").to(device, memory_format=torch.channels_last)
         perceptual = PerceptualLoss(features)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
 
-        def step() -> dict[str, float]:
-            return gan_step(
-                generator,
-                discriminator,
-                perceptual,
-                opt_g,
-                opt_d,
-                lr,
-                hr,
-                adv_weight=1e-3,
-                precision=plan,
-                scaler_g=scalers[0],
-                scaler_d=scalers[1],
-            )
+    def step(plan: PrecisionPlan, scalers: tuple[torch.amp.GradScaler, ...]) -> dict[str, float]:
+        if stage == "pretrain":
+            return pretrain_step(generator, opt_g, lr, hr, precision=plan, scaler=scalers[0])
+        return gan_step(
+            generator, discriminator, perceptual, opt_g, opt_d, lr, hr,
+            adv_weight=1e-3, precision=plan, scaler_g=scalers[0], scaler_d=scalers[1],
+        )  # fmt: skip
 
-    for _ in range(warmup):
-        step()
-    best = 0.0
+    plans = {name: select_precision(name, device) for name in precisions}
+    scalers = {name: (plan.grad_scaler(), plan.grad_scaler()) for name, plan in plans.items()}
+    for name in precisions:
+        for _ in range(warmup):
+            step(plans[name], scalers[name])
+    best = dict.fromkeys(precisions, 0.0)
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            losses = step()  # returns floats: the device is synchronised at every step
-        best = max(best, n * steps / (time.perf_counter() - start))
-    if not all(value == value for value in losses.values()):
-        raise RuntimeError(f"{stage} {precision}: non-finite losses {losses}")
+        for name in precisions:
+            start = time.perf_counter()
+            for _ in range(steps):
+                losses = step(plans[name], scalers[name])  # floats: the device is synchronised
+            best[name] = max(best[name], n * steps / (time.perf_counter() - start))
+            if not all(value == value for value in losses.values()):
+                raise RuntimeError(f"{stage} {name}: non-finite losses {losses}")
     return best
+
+
+def eager_rate(
+    stage: str, precision: str, n: int, steps: int, device: torch.device = CPU, repeats: int = 1
+) -> float:
+    """Best samples/s of one precision (see :func:`eager_rates`)."""
+    return eager_rates(stage, (precision,), n, steps, device, repeats)[precision]
 
 
 def write_dataset(root: Path, rows: int) -> Path:
@@ -210,10 +212,9 @@ def main() -> None:
     }
     precisions = ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "bf16")
     for stage in ("pretrain", "gan"):
-        for precision in precisions:
-            report["eager"][f"{stage}_{precision}_samples_per_s"] = round(
-                eager_rate(stage, precision, args.batch, args.steps, device, args.repeats), 3
-            )
+        rates = eager_rates(stage, precisions, args.batch, args.steps, device, args.repeats)
+        for precision, rate in rates.items():
+            report["eager"][f"{stage}_{precision}_samples_per_s"] = round(rate, 3)
     if not args.skip_ray and device.type == "cpu":
         with tempfile.TemporaryDirectory(prefix="dpsrgan-bench-") as tmp:
             rates = ray_rates(args.batch, args.steps, threads, Path(tmp), args.repeats)

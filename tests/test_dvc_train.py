@@ -23,8 +23,9 @@ TINY = {
     "data": {"hr_size": 32, "patch_stride": 160, "eval_max_side": 64},
     "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
     "loss": {"vgg_weights": "random", "vgg_layer": "relu2_2"},
-    "pretrain": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3, "precision": "fp32"},
-    "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "precision": "fp32"},
+    "pretrain": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3},
+    "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4},  # precision: auto (bf16 on bf16 CPUs)
+    "tune": {"num_samples": 1, "epochs": 1, "max_concurrent_trials": 1},
     "mlflow": {"experiment": "dvc-train-test"},
 }
 
