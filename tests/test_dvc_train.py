@@ -26,7 +26,6 @@ TINY = {
     "pretrain": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3},
     "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4},  # precision: auto (bf16 on bf16 CPUs)
     "tune": {"num_samples": 1, "epochs": 1, "max_concurrent_trials": 1},
-    "tune": {"num_samples": 1, "epochs": 1, "max_concurrent_trials": 1},
     "mlflow": {"experiment": "dvc-train-test"},
 }
 
