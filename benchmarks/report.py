@@ -46,21 +46,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows = inference["rows"]
         default, base = rows["upscale_default"], rows["srresnet16_fp32_eager"]
         flops = inference["gflop_per_call"]
-        ceiling = inference["matmul_gflop_per_s"]["bf16"] / base["gflop_per_s"] * flops["srresnet16"] / flops["generator"]
+        # From the least disturbed repeats: the ceiling is a property of the machine, not of the load.
+        mm_bf16 = inference.get("matmul_best_gflop_per_s", inference["matmul_gflop_per_s"])["bf16"]
+        base_rate = flops["srresnet16"] / base["min_s"]
+        ceiling = mm_bf16 / base_rate * flops["srresnet16"] / flops["generator"]
+        best_ratio = base["min_s"] / default["min_s"]  # same output size: a ratio of times
         out.append(_target(
             f"default `upscale` ≥ {SPEEDUP_GOAL:g}× SRResNet-16 eager fp32", default["vs_baseline"], SPEEDUP_GOAL, True,
-            f"{default['vs_baseline']:.2f}×",
+            f"{default['vs_baseline']:.2f}× (best repeats: {best_ratio:.2f}×)",
             f"the generator does {flops['generator'] / flops['srresnet16']:.2f}× the baseline's conv work, and even "
-            f"at 100% of this run's bf16 matmul rate ({inference['matmul_gflop_per_s']['bf16']:.0f} GFLOP/s, vs "
-            f"the baseline's {base['gflop_per_s']:.0f} GFLOP/s in fp32) it could be at most {ceiling:.1f}× the "
-            "baseline. The rest would need less arithmetic (e.g. Winograd convs or int8), not faster arithmetic.",
+            f"at 100% of this run's best bf16 matmul rate ({mm_bf16:.0f} GFLOP/s, vs the baseline's best "
+            f"{base_rate:.0f} GFLOP/s in fp32) it could be at most {ceiling:.1f}× the baseline. The rest would "
+            "need less arithmetic (e.g. Winograd convs or int8), not faster arithmetic.",
         ))
         out.append(_target(
             f"default ≥ {MATMUL_SHARE_GOAL:.0%} of the same run's bf16 matmul rate", default["of_bf16_matmul"],
             MATMUL_SHARE_GOAL, True,
             f"{default['of_bf16_matmul']:.0%} ({default['gflop_per_s']:.0f} of "
             f"{inference['matmul_gflop_per_s']['bf16']:.0f} GFLOP/s)",
-            busy + "small images pay per-call set-up (building the inference form, uint8 conversions).",
+            busy + "Small images also pay per-call set-up (building the inference form, uint8 conversions).",
         ))
     quality = _section(results, "quality")
     if quality:
@@ -89,6 +93,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ))
     training = _section(results, "training") or {}
     for stage, row in training.get("ray", {}).items():
+        if row["overhead"] < -0.05:  # Ray cannot make the same steps faster: the two runs saw different load
+            out.append(_target(
+                f"Ray Train (1 worker) overhead ≤ {RAY_OVERHEAD_GOAL:.0%}: {stage}", None, RAY_OVERHEAD_GOAL, False,
+                f"{row['overhead']:.1%} ({row['ray_samples_per_s']:.2f} vs {row['eager_samples_per_s']:.2f} samples/s)",
+                busy + "negative: the loop without Ray ran under more outside load than the Ray run; rerun "
+                "on a quiet machine",
+            ))
+            continue
         out.append(_target(
             f"Ray Train (1 worker) overhead ≤ {RAY_OVERHEAD_GOAL:.0%}: {stage}", row["overhead"], RAY_OVERHEAD_GOAL, False,
             f"{row['overhead']:.1%} ({row['ray_samples_per_s']:.2f} vs {row['eager_samples_per_s']:.2f} samples/s)",
@@ -99,14 +111,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         speedup = degrade["speedup_2_vs_1"]
         cpu = degrade.get("cpu_ms_per_image", {})
         split = (
-            f"CPU time per image is {cpu['1']:.1f} ms with 1 process and {cpu['2']:.1f} ms with 2, so the work "
-            "splits cleanly; the wall-clock ratio is what the machine's idle CPUs allowed. "
-            if {"1", "2"} <= cpu.keys() else ""
+            f"CPU time per image: {cpu['1']:.2f} ms with 1 process, {cpu['2']:.2f} ms with 2 "
+            f"({cpu['2'] / cpu['1'] - 1:+.0%}: worker start-up, IPC); the rest of the gap is CPU time the "
+            "machine did not give. " if {"1", "2"} <= cpu.keys() else ""
         )
         out.append(_target(
             f"degrade ≥ {DEGRADE_SCALING_GOAL}× from 1 to 2 processes", speedup, DEGRADE_SCALING_GOAL, True,
-            f"{speedup:.2f}×",
-            busy + split + "Worker start-up (spawn, imports) does not scale.",
+            f"{speedup:.2f}×", busy + split,
         ))
     return out
 
@@ -148,16 +159,19 @@ def markdown(results: dict[str, Any]) -> str:
             f"{inference['gflop_per_call']['srresnet16']:.1f} GFLOP. `auto` precision here: "
             f"{inference['default_precision']}.",
             "",
-            "| path | ms/call (median) | output MP/s | GFLOP/s | of bf16 matmul | vs baseline | spread |",
-            "|---|---|---|---|---|---|---|",
+            "Ratios use medians; `best` is the fastest repeat (the least disturbed on a busy machine).",
+            "",
+            "| path | ms/call (median) | best ms | output MP/s | GFLOP/s | of bf16 matmul | vs baseline | spread |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, row in inference["rows"].items():
             if "median_s" not in row:
-                lines.append(f"| {PATH_NAMES.get(name, name)} | {row.get('error', 'not run')} | | | | | |")
+                lines.append(f"| {PATH_NAMES.get(name, name)} | {row.get('error', 'not run')} | | | | | | |")
                 continue
             note = f" (compile {row['compile_s']:.0f} s)" if "compile_s" in row else ""
             lines.append(
-                f"| {PATH_NAMES.get(name, name)}{note} | {1e3 * row['median_s']:.0f} | {_fmt(row['output_mp_per_s'], 3)} | "
+                f"| {PATH_NAMES.get(name, name)}{note} | {1e3 * row['median_s']:.0f} | {1e3 * row['min_s']:.0f} | "
+                f"{_fmt(row['output_mp_per_s'], 3)} | "
                 f"{row['gflop_per_s']:.0f} | {row['of_bf16_matmul']:.0%} | {row['vs_baseline']:.2f}× | {row['spread']:.2f} |"
             )
     quality = _section(results, "quality")
@@ -182,13 +196,14 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"## 16-MP output: `dpsrgan upscale` {tiled['input'][0]}² → {4 * tiled['input'][0]}² (child process)",
             "",
-            "| run | settings | seconds | output MP/s | peak RSS (GB) |",
-            "|---|---|---|---|---|",
+            "| run | settings | seconds | CPU seconds | output MP/s | peak RSS (GB) |",
+            "|---|---|---|---|---|---|",
         ]
         for name, row in tiled["rows"].items():
             args = " ".join(row["args"]) or "defaults"
             lines.append(
-                f"| {name} (`{args}`) | {row['settings']} | {row['seconds']:.1f} | {_fmt(row['output_mp_per_s'], 3)} | "
+                f"| {name} (`{args}`) | {row['settings']} | {row['seconds']:.1f} | {row.get('cpu_s', float('nan')):.1f} | "
+                f"{_fmt(row['output_mp_per_s'], 3)} | "
                 f"{row['peak_rss_mb'] * 1024**2 / GB:.2f} |"
             )
     training = _section(results, "training")

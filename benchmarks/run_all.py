@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only these (the results files then hold only these: every ratio is same-run)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row (full mode)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray Train rows")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads here and in child processes (default: torch's, all CPUs); 1 keeps "
+                        "ratios stable on a busy machine, where two threads mostly wait for each other")
     return parser.parse_args(argv)
 
 
@@ -115,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.inference import benchmark_generator
     from benchmarks.report import markdown, targets
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the CLI child process and Ray's worker
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
     machine_name = args.machine or machine_slug()

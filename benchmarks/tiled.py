@@ -33,7 +33,7 @@ def write_input(path: Path, side: int = SIDE) -> Path:
 
 
 def run_cli(checkpoint: Path, source: Path, target: Path, extra: list[str]) -> dict[str, Any]:
-    """Run ``dpsrgan upscale`` once; wall seconds, peak RSS (MB) and the settings it used."""
+    """Run ``dpsrgan upscale`` once; wall and CPU seconds, peak RSS (MB) and the settings it used."""
     command = [sys.executable, "-m", "dpsrgan.cli", "upscale", str(source), "-o", str(target), "--model",
                str(checkpoint), "--device", "cpu", "--no-progress", *extra]
     log = target.with_suffix(".log")
@@ -53,6 +53,7 @@ def run_cli(checkpoint: Path, source: Path, target: Path, extra: list[str]) -> d
     return {
         "args": extra,
         "seconds": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # the child's own CPU time: what outside load cannot inflate much
         "peak_rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
         "output_size": list(size),
         "output_mp_per_s": out_mp / seconds,
