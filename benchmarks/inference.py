@@ -24,6 +24,7 @@ from benchmarks.baselines import conv_flops_per_lr_pixel, matmul_rate, plain_for
 from benchmarks.common import interleaved, summary
 from dpsrgan.degradation import bicubic_downscale
 from dpsrgan.inference import upscale
+from dpsrgan.inference.engine import Planes, Upscaler
 from dpsrgan.inference.fast import fast_inference_model
 from dpsrgan.inference.runtime import resolve_precision
 from dpsrgan.metrics import psnr
@@ -93,6 +94,7 @@ def inference_rows(model: Generator, side: int, repeats: int, with_compile: bool
     channels_last.load_state_dict(model.state_dict())
     channels_last.eval()
     fast = fast_inference_model(channels_last).to(memory_format=CL)
+    prepared = Upscaler.prepare(channels_last, device="cpu")  # once, as the CLI and serving do
 
     def infer(module: nn.Module, bf16: bool) -> Callable[[], object]:
         def call() -> object:
@@ -108,6 +110,7 @@ def inference_rows(model: Generator, side: int, repeats: int, with_compile: bool
         "fast_fp32": infer(fast, False),
         "fast_bf16": infer(fast, True),
         "upscale_default": lambda: upscale(photo, model),
+        "upscaler_prepared": lambda: prepared.upscale_planes(Planes(photo)),
     }
     extra: dict[str, Any] = {}
     if with_compile:

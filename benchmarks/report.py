@@ -253,4 +253,5 @@ PATH_NAMES = {
     "fast_bf16": "inference form: bf16, channels-last",
     "compiled_bf16": "inference form: bf16, torch.compile",
     "upscale_default": "**default `dpsrgan.upscale(image, model)`**",
+    "upscaler_prepared": "default engine, prepared once (CLI, serving)",
 }
