@@ -18,16 +18,15 @@ from typing import Any
 
 import torch
 
-from benchmarks.train_throughput import eager_rate, ray_rates
+from benchmarks.train_throughput import eager_rates, ray_rates
 
 
 def training_rows(batch: int, steps: int, repeats: int, with_ray: bool, workdir: Path) -> dict[str, Any]:
     cpu = torch.device("cpu")
-    eager = {
-        f"{stage}_{precision}": eager_rate(stage, precision, batch, steps, device=cpu, repeats=repeats)
-        for stage in ("pretrain", "gan")
-        for precision in ("fp32", "bf16")
-    }
+    eager = {}
+    for stage in ("pretrain", "gan"):  # fp32 and bf16 interleaved within a stage
+        rates = eager_rates(stage, ("fp32", "bf16"), batch, steps, device=cpu, repeats=repeats)
+        eager.update({f"{stage}_{precision}": rate for precision, rate in rates.items()})
     result: dict[str, Any] = {
         "batch": batch, "hr": 128, "timed_steps": steps, "repeats": repeats, "eager_samples_per_s": eager,
     }
