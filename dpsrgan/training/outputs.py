@@ -11,30 +11,16 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dpsrgan.atomic_io import write_text_atomic
 from dpsrgan.checkpoint import atomic_torch_save, save_generator
 from dpsrgan.models.generator import Generator
 
 DISCRIMINATOR_FORMAT = "dpsrgan-discriminator"
 _COLUMN_ORDER = ("epoch", "global_step", "loss/", "d/", "val/", "perf/", "lr_scale")
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def export_generator(state: Mapping[str, Any], path: str | os.PathLike, **provenance: Any) -> Path:
@@ -79,7 +65,7 @@ def write_history_csv(history: Sequence[Mapping[str, float]], path: str | os.Pat
     writer.writerow([csv_column(key) for key in keys])
     for row in history:
         writer.writerow([_cell(row.get(key)) for key in keys])
-    return atomic_write_text(buffer.getvalue(), path)
+    return write_text_atomic(path, buffer.getvalue())
 
 
 def _cell(value: float | None) -> str:
@@ -112,4 +98,4 @@ def final_metrics(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_metrics_json(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    return atomic_write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", path)
+    return write_text_atomic(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
