@@ -114,7 +114,8 @@ def run_section(name: str, sizes: Sizes, model: Any, workdir: Path, args: argpar
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    from benchmarks.common import atomic_write_text, machine_info, machine_slug
+    from benchmarks.common import machine_info, machine_slug
+    from dpsrgan.atomic_io import write_text_atomic
     from benchmarks.inference import benchmark_generator
     from benchmarks.report import markdown, targets
 
@@ -151,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = time.perf_counter() - started
     results["targets"] = targets(results)
     json_path = args.out_dir / f"{machine_name}.json"
-    atomic_write_text(json_path, json.dumps(results, indent=2, default=str) + "\n")
-    atomic_write_text(json_path.with_suffix(".md"), markdown(results))
+    write_text_atomic(json_path, json.dumps(results, indent=2, default=str) + "\n")
+    write_text_atomic(json_path.with_suffix(".md"), markdown(results))
     print(markdown(results))
     print(f"wrote {json_path} and {json_path.with_suffix('.md')}", file=sys.stderr)
     return 1 if failed else 0
