@@ -73,13 +73,17 @@ def test_real_world_degradation_is_seeded_per_image(celeba_raw, tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_data_path_writes_the_same_bytes(celeba_raw, tmp_path):
+def test_ray_data_path_writes_the_same_bytes(celeba_raw, tmp_path, monkeypatch):
+    """Same bytes on Ray, with the raw dir given relative to the cwd as dvc.yaml gives it
+    (Ray's workers run elsewhere: the stage must hand them absolute paths)."""
     import ray
 
     local = prepare(data_params(source="celeba"), DegradeParams(), celeba_raw, tmp_path / "local", workers=1)
     ray.init(num_cpus=2, logging_level="WARNING", log_to_driver=False)
     try:
-        on_ray = prepare(data_params(source="celeba"), DegradeParams(), celeba_raw, tmp_path / "ray", workers=1, ray_address="auto")
+        monkeypatch.chdir(celeba_raw.parent)
+        relative_raw = Path(celeba_raw.name)
+        on_ray = prepare(data_params(source="celeba"), DegradeParams(), relative_raw, tmp_path / "ray", workers=1, ray_address="auto")
     finally:
         ray.shutdown()
     assert on_ray == local

@@ -111,6 +111,8 @@ def prepare(
     settings = PairSettings(
         data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, config, degrade.seed
     )
+    # Absolute paths: Ray tasks (and pool workers) may run with another working directory.
+    raw_dir = Path(raw_dir).resolve()
     tasks = list_tasks(data, raw_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
