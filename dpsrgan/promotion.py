@@ -27,7 +27,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.registry import CHALLENGER, CHAMPION, alias_version, git_commit, registry_call
+from dpsrgan.provenance import commit_tag
+from dpsrgan.registry import CHALLENGER, CHAMPION, alias_version, registry_call
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def promote(
     tags = {
         "promotion.decision": action,
         "promotion.time": _now(),
-        "promotion.commit": git_commit(),
+        "promotion.commit": commit_tag(),
         "promotion.user": getpass.getuser(),
         "promotion.previous_champion": champion.version if champion is not None else "none",
         "promotion.gate": "relative" if champion is not None else "absolute",
@@ -242,7 +243,7 @@ def rollback(client: MlflowClient, name: str, *, dry_run: bool = False) -> Decis
     target = registry_call(
         lambda: client.get_model_version(name, previous), f"version {previous} of {name!r}"
     )
-    tags = {"rollback.time": _now(), "rollback.to": target.version, "rollback.commit": git_commit()}
+    tags = {"rollback.time": _now(), "rollback.to": target.version, "rollback.commit": commit_tag()}
     decision = Decision(
         action="rolled_back",
         version=target.version,

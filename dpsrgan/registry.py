@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.provenance import commit_tag
 
 logger = logging.getLogger(__name__)
 
@@ -104,25 +104,6 @@ def alias_version(client: MlflowClient, name: str, alias: str, *, required: bool
     return registry_call(lambda: client.get_model_version(name, str(version)), f"{name}@{alias}")
 
 
-def git_commit(repo: Path | str = ".") -> str:
-    """HEAD's commit hash with ``-dirty`` when the work tree has changes; ``unknown`` outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head}-dirty" if dirty else head
-
-
 def dvc_lock_hashes(lock_path: Path | str = "dvc.lock") -> dict[str, str]:
     """``<stage>:<out path>`` → content hash for every output DVC recorded (empty if no lock).
 
@@ -145,7 +126,7 @@ def dvc_lock_hashes(lock_path: Path | str = "dvc.lock") -> dict[str, str]:
 def lineage_tags(repo: Path | str = ".", lock_path: Path | str | None = None) -> dict[str, str]:
     """Tags that tie a model version to code and data: git commit + every dvc.lock output hash."""
     repo = Path(repo)
-    tags = {"lineage.git_commit": git_commit(repo)}
+    tags = {"lineage.git_commit": commit_tag(repo)}
     for key, digest in dvc_lock_hashes(lock_path or repo / "dvc.lock").items():
         tags[f"lineage.dvc.{key.replace(':', '.')}"] = digest
     return tags

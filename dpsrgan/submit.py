@@ -50,6 +50,7 @@ import yaml
 
 from dpsrgan.atomic_io import write_bytes_atomic
 from dpsrgan.errors import DpsrganError
+from dpsrgan.provenance import git_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -170,24 +171,6 @@ def forwarded_env(environ: Mapping[str, str], extra_names: Sequence[str] = ()) -
             "MLFLOW_TRACKING_USERNAME/PASSWORD through its own environment"
         )
     return env
-
-
-def git_provenance(repo_root: Path) -> tuple[str | None, bool]:
-    """``(commit, dirty)`` of the repo, or ``(None, False)`` outside git."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo_root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None, False
-    return commit, bool(status.strip())
 
 
 def dvc_out_excludes(repo_root: Path) -> list[str]:

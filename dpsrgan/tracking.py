@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.registry import check_reachable, flatten, git_commit
+from dpsrgan.provenance import commit_tag
+from dpsrgan.registry import check_reachable, flatten
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def start_stage_run(
         else:
             run = client.create_run(experiment_id, run_name=ray_run_name, tags={RAY_RUN_TAG: ray_run_name})
             run_id, resumed = run.info.run_id, False
-        all_tags = {"lineage.git_commit": git_commit(Path.cwd()), **tags}
+        all_tags = {"lineage.git_commit": commit_tag(Path.cwd()), **tags}
         flat = flatten(params)
         client.log_batch(
             run_id,
