@@ -39,6 +39,7 @@ from mlflow.types import ColSpec, Schema
 from PIL import Image, UnidentifiedImageError
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", INPUT_COLUMN)]),
     outputs=Schema([ColSpec("string", OUTPUT_COLUMN)]),
 )
-DEFAULT_CONFIG = {"tile": 256, "device": "auto", "precision": "auto"}
-"""Serving defaults (MLflow ``model_config``): 256-px LR tiles bound memory per request."""
+DEFAULT_CONFIG = {"tile": DEFAULT_TILE, "device": "auto", "precision": "auto"}
+"""Serving defaults (MLflow ``model_config``): the CLI's LR tile size bounds memory per request."""
 REQUIREMENTS = ("mlflow", "torch", "numpy", "pandas", "pillow", "tqdm")
 """Distributions the model imports (itself + mlflow's pyfunc); pinned to installed versions."""
 
@@ -105,7 +106,6 @@ class SRPyfunc(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         from dpsrgan.checkpoint import load_generator
         from dpsrgan.inference.engine import Upscaler
-        from dpsrgan.inference.images import DEFAULT_MAX_PIXELS
 
         config = {**DEFAULT_CONFIG, **(context.model_config or {})}
         self.max_pixels = int(config.get("max_pixels", DEFAULT_MAX_PIXELS))

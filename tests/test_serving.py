@@ -22,6 +22,7 @@ from mlflow.pyfunc import PythonModelContext
 from PIL import Image
 
 from dpsrgan.checkpoint import load_generator
+from dpsrgan.cli import build_parser
 from dpsrgan.cli import main as cli_main
 from dpsrgan.inference import upscale
 from dpsrgan.registry import CHAMPION, register_generator
@@ -72,6 +73,11 @@ def test_predict_rejects_bad_input_with_the_row_number(pyfunc):
         pyfunc.predict(None, pd.DataFrame({"image_b64": [not_image]}))
     with pytest.raises(MlflowException, match="needs a 'image_b64' column"):
         pyfunc.predict(None, pd.DataFrame({"image": ["x"]}))
+
+
+def test_served_model_tiles_like_the_cli():
+    cli_defaults = build_parser().parse_args(["upscale", "in.png", "-o", "out.png", "--model", "g.pt"])
+    assert DEFAULT_CONFIG["tile"] == cli_defaults.tile
 
 
 def test_decode_refuses_images_over_the_pixel_limit_before_decoding():

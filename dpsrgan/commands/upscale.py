@@ -27,9 +27,7 @@ import logging
 from pathlib import Path
 
 from dpsrgan.errors import DpsrganError
-
-_DEFAULT_TILE = 512  # mirrors dpsrgan.inference.DEFAULT_TILE (kept literal: --help imports no torch)
-_DEFAULT_MAX_PIXELS = 2 * 89_478_485 // 16  # mirrors dpsrgan.inference.DEFAULT_MAX_PIXELS
+from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generator checkpoint file (dpsrgan save_generator format)",
     )
     parser.add_argument(
-        "--tile", type=int, default=_DEFAULT_TILE, metavar="T",
-        help=f"tile size in LR pixels; 0 = whole image at once (default {_DEFAULT_TILE})",
+        "--tile", type=int, default=DEFAULT_TILE, metavar="T",
+        help=f"tile size in LR pixels; 0 = whole image at once (default {DEFAULT_TILE})",
     )
     parser.add_argument(
         "--tile-pad", type=int, default=None, metavar="P",
@@ -69,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--recursive", action="store_true", help="descend into subfolders and mirror them in OUT")
     parser.add_argument("--skip-existing", action="store_true", help="skip inputs whose output already exists (resume)")
     parser.add_argument(
-        "--max-pixels", type=int, default=_DEFAULT_MAX_PIXELS, metavar="N",
-        help=f"refuse inputs with more pixels than this (default {_DEFAULT_MAX_PIXELS:,}: Pillow's "
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help=f"refuse inputs with more pixels than this (default {DEFAULT_MAX_PIXELS:,}: Pillow's "
         "decompression-bomb limit applied to the x4 output)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

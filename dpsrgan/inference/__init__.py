@@ -7,9 +7,9 @@ Modules: ``tiling`` (the tiled forward pass), ``runtime`` (device and precision)
 """
 
 from dpsrgan.inference.api import upscale, upscale_tensor
-from dpsrgan.inference.batch import DEFAULT_TILE, UpscaleReport, upscale_paths
-from dpsrgan.inference.images import DEFAULT_MAX_PIXELS
+from dpsrgan.inference.batch import UpscaleReport, upscale_paths
 from dpsrgan.inference.resolve import resolve_model
+from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

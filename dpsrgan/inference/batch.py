@@ -15,17 +15,13 @@ from tqdm import tqdm
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Upscaler
-from dpsrgan.inference.images import DEFAULT_MAX_PIXELS, from_planes, load_planes, pillow_format, save_image
+from dpsrgan.inference.images import from_planes, load_planes, pillow_format, save_image
 from dpsrgan.inference.resolve import resolve_model
 from dpsrgan.inference.runtime import resolve_device
+from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TILE = 512
-"""CLI tile size in LR pixels: bounds peak memory for any image size (see README numbers).
-Each tile reads the receptive radius (56 LR px) of context per side, so bigger tiles waste less:
-1000² → 4000² does 1.24× the untiled work at 512, 1.79× at 256. The generator's full-resolution
-part runs in bands (:mod:`dpsrgan.inference.fast`), so a 512 tile peaks under 1 GB on CPU."""
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "same": None}
 """``--format`` choices → output extension (``same``: keep the input's extension)."""
 

@@ -36,14 +36,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Planes
+from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
-
-PILLOW_BOMB_PIXELS = 89_478_485
-"""Pillow's default ``Image.MAX_IMAGE_PIXELS`` (it refuses images over twice this)."""
-DEFAULT_MAX_PIXELS = 2 * PILLOW_BOMB_PIXELS // 16
-"""Input pixel limit: Pillow's hard bomb limit applied to the ×4 *output* (16× the input
-pixels), i.e. about 11.2 MP in (≈ 3344×3344), 179 MP out."""
 
 _READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _ICC_SPACES = {"RGB": b"RGB ", "RGBA": b"RGB ", "L": b"GRAY", "LA": b"GRAY", "I;16": b"GRAY", "I": b"GRAY"}
