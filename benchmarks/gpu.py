@@ -20,7 +20,8 @@ Measured, each as a ratio within the run:
    (``max_memory_allocated``) for the default tile, untiled, and per precision.
 3. Training samples/s of :func:`~dpsrgan.training.steps.pretrain_step` and
    :func:`~dpsrgan.training.steps.gan_step` (HR 128, VGG19 perceptual loss with random weights:
-   same cost as ImageNet's), fp32 vs bf16 autocast, channels-last.
+   same cost as ImageNet's), fp32 vs bf16 autocast, channels-last, timed as
+   ``benchmarks/train_throughput.py`` does.
 """
 
 from __future__ import annotations
@@ -40,16 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from benchmarks.baselines import SRResNet, conv_flops_per_lr_pixel, matmul_rate  # noqa: E402
 from benchmarks.common import cpu_model, interleaved, summary  # noqa: E402
 from dpsrgan.inference import upscale_tensor  # noqa: E402
-from dpsrgan.inference.batch import DEFAULT_TILE  # noqa: E402
 from dpsrgan.inference.engine import Upscaler  # noqa: E402
 from dpsrgan.inference.fast import fast_inference_model  # noqa: E402
 from dpsrgan.inference.runtime import resolve_precision  # noqa: E402
 from dpsrgan.models.generator import Generator  # noqa: E402
+from dpsrgan.upscale_defaults import DEFAULT_TILE  # noqa: E402
 
 CL = torch.channels_last
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -214,48 +214,16 @@ def tiled_section(device: torch.device, side: int) -> dict[str, Any]:
 
 
 def training_section(device: torch.device, batch: int, steps: int, warmup: int) -> dict[str, Any]:
-    """Samples/s of the pure step functions on one batch kept on the device (no data loading)."""
-    from dpsrgan.losses import PerceptualLoss
-    from dpsrgan.models.discriminator import Discriminator
-    from dpsrgan.models.vgg import VGG19Features
-    from dpsrgan.training.precision import PrecisionPlan
-    from dpsrgan.training.steps import gan_step, pretrain_step
+    """Samples/s of the pure step functions on one batch kept on the device (no data loading),
+    timed by :func:`benchmarks.train_throughput.eager_rates` (one window per precision)."""
+    from benchmarks.train_throughput import STAGES, eager_rates
 
-    hr = photo_like(128, device, batch).contiguous(memory_format=CL)
-    lr = F.avg_pool2d(hr, 4).contiguous(memory_format=CL)
-    sync = synchronizer(device)
-    rows = {}
-    for stage in ("pretrain", "gan"):
-        for precision in ("fp32", "bf16"):
-            torch.manual_seed(0)
-            plan = PrecisionPlan(precision, device.type)
-            generator = Generator().to(device, memory_format=CL)
-            opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4)
-            if stage == "pretrain":
-                def step() -> dict[str, float]:
-                    return pretrain_step(generator, opt_g, lr, hr, precision=plan)
-            else:
-                discriminator = Discriminator().to(device, memory_format=CL)
-                perceptual = PerceptualLoss(VGG19Features("conv5_4", "random").to(device, memory_format=CL))
-                opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
-
-                def step() -> dict[str, float]:
-                    return gan_step(generator, discriminator, perceptual, opt_g, opt_d, lr, hr, adv_weight=1e-3,
-                                    precision=plan)
-            with cudnn_benchmark(True):
-                for _ in range(warmup):
-                    step()
-                sync()
-                start = time.perf_counter()
-                for _ in range(steps):
-                    losses = step()
-                sync()
-                seconds = time.perf_counter() - start
-            rows[f"{stage}_{precision}"] = {
-                "samples_per_s": batch * steps / seconds,
-                "finite": all(value == value for value in losses.values()),
-            }
-    for stage in ("pretrain", "gan"):
+    rows: dict[str, Any] = {}
+    with cudnn_benchmark(True):
+        for stage in STAGES:
+            rates = eager_rates(stage, ("fp32", "bf16"), batch, steps, device, repeats=1, warmup=warmup)
+            rows.update({f"{stage}_{precision}": {"samples_per_s": rate} for precision, rate in rates.items()})
+    for stage in STAGES:
         rows[f"{stage}_bf16_speedup"] = rows[f"{stage}_bf16"]["samples_per_s"] / rows[f"{stage}_fp32"]["samples_per_s"]
     return {"batch": batch, "hr": 128, "timed_steps": steps, "rows": rows}
 

@@ -99,7 +99,7 @@ def run_section(name: str, sizes: Sizes, model: Any, workdir: Path, args: argpar
 
             return {"tiled": tiled_rows(model, workdir, sizes.tiled_variants)}
         case "training":
-            from benchmarks.training import training_rows
+            from benchmarks.train_throughput import training_rows
 
             return {"training": training_rows(
                 sizes.train_batch, sizes.train_steps, sizes.train_repeats, sizes.ray and not args.no_ray, workdir

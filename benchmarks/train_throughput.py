@@ -1,16 +1,19 @@
 """Training throughput of the paper's generator (64 channels, 16 blocks) at HR 128 (LR 32).
 
-Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--skip-ray] [--device cuda] [--out F]``
+Run: ``python benchmarks/train_throughput.py [--batch 8] [--steps 4] [--repeats 3] [--skip-ray] [--device cuda] [--out F]``
+(``python -m benchmarks`` runs :func:`training_rows` as its ``training`` section with its own
+sizes; ``benchmarks/gpu.py`` times its training rows with :func:`eager_rates`.)
 
-Prints one JSON document:
+Prints one JSON document; its ``training`` part holds:
 
-1. ``eager``: samples/s of :func:`~dpsrgan.training.steps.pretrain_step` and
+1. ``eager_samples_per_s``: samples/s of :func:`~dpsrgan.training.steps.pretrain_step` and
    :func:`~dpsrgan.training.steps.gan_step` on one in-memory batch, fp32 vs bf16 autocast (and
-   fp16 with a GradScaler on CUDA), with all of this machine's threads (no Ray, no data loading).
+   fp16 with a GradScaler on CUDA), channels-last, with all of this machine's threads (no Ray,
+   no data loading).
 2. ``ray``: the same steps inside the real Ray Train loop (``train_stage``: Ray Data reading
-   PNG shards, 1 worker, fp32), its steady-state samples/s (the loop's own clock, start-up and
-   validation excluded), the eager number at the same thread count, and the overhead
-   ``1 − ray / eager``. The worker gets as many threads as its CPU share (Ray sets
+   PNG shards, 1 worker, fp32; CPU only), its steady-state samples/s (the loop's own clock,
+   start-up and validation excluded), the eager number at the same thread count, and the
+   overhead ``1 − ray / eager``. The worker gets as many threads as its CPU share (Ray sets
    OMP_NUM_THREADS), so the local Ray is started with one logical CPU more than the machine
    has, leaving a CPU for Ray Data's reads while the worker holds all physical ones.
 
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +47,7 @@ from dpsrgan.training.steps import gan_step, pretrain_step  # noqa: E402
 
 HR = 128
 CPU = torch.device("cpu")
+STAGES = ("pretrain", "gan")
 
 
 def batch(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,13 +105,6 @@ def eager_rates(
             if not all(value == value for value in losses.values()):
                 raise RuntimeError(f"{stage} {name}: non-finite losses {losses}")
     return best
-
-
-def eager_rate(
-    stage: str, precision: str, n: int, steps: int, device: torch.device = CPU, repeats: int = 1
-) -> float:
-    """Best samples/s of one precision (see :func:`eager_rates`)."""
-    return eager_rates(stage, (precision,), n, steps, device, repeats)[precision]
 
 
 def write_dataset(root: Path, rows: int) -> Path:
@@ -177,7 +175,37 @@ def ray_rates(n: int, steps: int, threads: int, workdir: Path, repeats: int = 1)
         ray.shutdown()
 
 
-def main() -> None:
+def training_rows(
+    batch: int, steps: int, repeats: int, with_ray: bool, workdir: Path, device: torch.device = CPU
+) -> dict[str, Any]:
+    """Eager samples/s per stage and precision, bf16's speed-up, and (CPU only, ``with_ray``)
+    the Ray Train loop against the eager fp32 loop."""
+    precisions = ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "bf16")
+    eager = {}
+    for stage in STAGES:  # the precisions interleaved within a stage
+        rates = eager_rates(stage, precisions, batch, steps, device, repeats)
+        eager.update({f"{stage}_{precision}": rate for precision, rate in rates.items()})
+    result: dict[str, Any] = {
+        "batch": batch, "hr": HR, "timed_steps": steps, "repeats": repeats, "eager_samples_per_s": eager,
+    }
+    for stage in STAGES:
+        result[f"{stage}_bf16_speedup"] = eager[f"{stage}_bf16"] / eager[f"{stage}_fp32"]
+    if with_ray and device.type == "cpu":
+        os.environ.pop("RAY_ADDRESS", None)  # a local Ray of our own, never someone else's cluster
+        rates = ray_rates(n=batch, steps=steps, threads=torch.get_num_threads(), repeats=repeats, workdir=workdir)
+        result["ray"] = {
+            stage: {
+                "ray_samples_per_s": rates[stage],
+                "eager_samples_per_s": eager[f"{stage}_fp32"],
+                "overhead": 1 - rates[stage] / eager[f"{stage}_fp32"],
+                "stage_wall_s": rates[f"{stage}_wall_s"],
+            }
+            for stage in STAGES
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per window")
@@ -187,51 +215,32 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="also write the JSON here (Ray's raylet may print to stdout)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True  # as the training loop does
-    threads = torch.get_num_threads()
-    report: dict = {
+    report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
-            "torch_threads": threads,
+            "torch_threads": torch.get_num_threads(),
             "loadavg_start": os.getloadavg(),
             "torch": torch.__version__,
             "amx": bool(torch.cpu._is_amx_tile_supported()),
         },
         "config": {
             "generator": Generator().config,
-            "hr": HR,
-            "batch": args.batch,
-            "steps": args.steps,
-            "repeats": args.repeats,
             "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         },
-        "eager": {},
     }
-    precisions = ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "bf16")
-    for stage in ("pretrain", "gan"):
-        rates = eager_rates(stage, precisions, args.batch, args.steps, device, args.repeats)
-        for precision, rate in rates.items():
-            report["eager"][f"{stage}_{precision}_samples_per_s"] = round(rate, 3)
-    if not args.skip_ray and device.type == "cpu":
-        with tempfile.TemporaryDirectory(prefix="dpsrgan-bench-") as tmp:
-            rates = ray_rates(args.batch, args.steps, threads, Path(tmp), args.repeats)
-        ray_report = {}
-        for stage in ("pretrain", "gan"):
-            eager = report["eager"][f"{stage}_fp32_samples_per_s"]
-            ray_report[f"{stage}_samples_per_s"] = round(rates[stage], 3)
-            ray_report[f"{stage}_eager_samples_per_s"] = eager
-            ray_report[f"{stage}_overhead_pct"] = round(100 * (1 - rates[stage] / eager), 1)
-            ray_report[f"{stage}_stage_wall_s"] = round(rates[f"{stage}_wall_s"], 1)
-        report["ray_1_worker_fp32"] = ray_report
+    with tempfile.TemporaryDirectory(prefix="dpsrgan-bench-") as tmp:
+        report["training"] = training_rows(args.batch, args.steps, args.repeats, not args.skip_ray, Path(tmp), device)
     report["machine"]["loadavg_end"] = os.getloadavg()
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
