@@ -177,6 +177,9 @@ class RayParams(_Section):
     use_gpu: bool = False
     cpus_per_worker: float = Field(0.5, gt=0)
     """0.5 on a 2-CPU box leaves room for Ray Data reads (API-FACTS: avoids a deadlock)."""
+    cpus_per_data_task: float = Field(0.5, gt=0)
+    """What each Ray Data read/decode task asks for; it must fit in what the workers leave free
+    on a node (on a cluster the reads run on the driver's node), or the reads never start."""
     gpus_per_worker: float = Field(1.0, ge=0)
     storage_path: str = "outputs/ray"
     """Ray Train storage: a local directory (relative to the repo) or ``s3://…``."""

@@ -5,8 +5,10 @@ decodes a batch of test rows (the degrade stage's Parquet schema: ``id``, ``hr``
 bytes), super-resolves each LR image three ways and measures every result against its HR image
 (PSNR/SSIM on Y and RGB with the SR literature's border crop, LPIPS when available) and the time
 each method took. :func:`evaluate_split` runs it through Ray Data's ``map_batches`` (a pool of
-actors, each loading the models once, so the work spreads over whatever cluster Ray is attached
-to), or in-process for tiny runs; both paths call the same object.
+actors, each building the models once, so the work spreads over whatever cluster Ray is attached
+to), or in-process for tiny runs; both paths call the same object. On Ray the checkpoints are
+loaded here and travel to the actors as weights, and the test shards are read on this node:
+both are DVC outs on this node's disk only.
 
 Conventions: metrics are computed in fp32 whatever the CPU could do in bf16, since a benchmark
 number must not depend on the machine; timings are wall-clock per image of the forward pass on
@@ -112,20 +114,12 @@ class BatchEvaluator:
     object for the in-process path and for the sample grid.
     """
 
-    def __init__(self, checkpoints: Mapping[str, str], settings: EvalSettings) -> None:
+    def __init__(self, generators: Mapping[str, torch.nn.Module], settings: EvalSettings) -> None:
         self.settings = settings
         self.upscalers = {
-            method: Upscaler.prepare(
-                load_generator(path), tile=settings.tile, device=settings.device, precision="fp32"
-            )
-            for method, path in checkpoints.items()
+            method: Upscaler.prepare(generator, tile=settings.tile, device=settings.device, precision="fp32")
+            for method, generator in generators.items()
         }
-        for method, upscaler in self.upscalers.items():
-            if upscaler.scale != settings.scale:
-                raise DpsrganError(
-                    f"{method} checkpoint {checkpoints[method]} upscales x{upscaler.scale}, "
-                    f"but degrade.scale is {settings.scale}; retrain or fix degrade.scale"
-                )
         self.lpips = _load_lpips() if settings.lpips else None
         for upscaler in self.upscalers.values():  # warm-up: first-call overheads stay out of the timings
             upscaler.upscale_tensor(torch.zeros(1, 3, 8, 8))
@@ -196,6 +190,20 @@ class BatchEvaluator:
         }
 
 
+def load_generators(checkpoints: Mapping[str, str], scale: int) -> dict[str, torch.nn.Module]:
+    """Every method's generator, checked against ``degrade.scale``."""
+    generators = {}
+    for method, path in checkpoints.items():
+        generators[method] = load_generator(path)
+        found = generators[method].config["scale"]
+        if found != scale:
+            raise DpsrganError(
+                f"{method} checkpoint {path} upscales x{found}, but degrade.scale is {scale}; "
+                "retrain or fix degrade.scale"
+            )
+    return generators
+
+
 def _local_batches(split_dir: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
     """The in-process reader: the split's Parquet shards in order, ``batch_size`` rows at a time."""
     import pyarrow.dataset as ds
@@ -214,11 +222,13 @@ def evaluate_split(
     use_ray: bool = True,
     actors: int = 1,
     cpus_per_actor: float = 1.0,
+    cpus_per_read: float = 0.5,
 ) -> pd.DataFrame:
     """Per-image metrics of every method on one split, long format (one row per image × method).
 
     ``use_ray``: Ray Data actors (an autoscaling pool of up to ``actors``, ``cpus_per_actor``
-    each) on the Ray the caller initialised; else in this process (tiny runs and tests).
+    each) on the Ray the caller initialised, fed by reads of ``cpus_per_read`` on this node;
+    else in this process (tiny runs and tests).
     """
     shards = shard_paths(split_dir)
     if not shards:
@@ -226,14 +236,19 @@ def evaluate_split(
     missing = set(("pretrained", "gan")) - set(checkpoints)
     if missing:
         raise DpsrganError(f"evaluation needs checkpoints for {sorted(missing)}")
+    generators = load_generators(checkpoints, settings.scale)
     if use_ray:
         import ray.data
 
+        from dpsrgan.data.placement import read_options, this_node
+
         ray.data.DataContext.get_current().enable_progress_bars = False
-        dataset = ray.data.read_parquet([str(path) for path in shards]).select_columns(["id", "hr", "lr"])
+        dataset = ray.data.read_parquet(
+            [str(path) for path in shards], **read_options(this_node(), cpus_per_read)
+        ).select_columns(["id", "hr", "lr"])
         results = dataset.map_batches(
             BatchEvaluator,
-            fn_constructor_kwargs={"checkpoints": dict(checkpoints), "settings": settings},
+            fn_constructor_kwargs={"generators": generators, "settings": settings},
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
@@ -241,7 +256,7 @@ def evaluate_split(
         )
         frame = results.to_pandas()
     else:
-        evaluator = BatchEvaluator(checkpoints, settings)
+        evaluator = BatchEvaluator(generators, settings)
         frame = pd.concat(
             [pd.DataFrame(evaluator(batch)) for batch in _local_batches(Path(split_dir), batch_size)],
             ignore_index=True,
@@ -386,6 +401,7 @@ def evaluate(
     use_ray: bool = True,
     actors: int = 1,
     cpus_per_actor: float = 1.0,
+    cpus_per_read: float = 0.5,
 ) -> EvaluationReport:
     """Per-image metrics (Ray Data or in-process), their summary, the paper-style table and the
     sample grid (the grid re-runs :class:`BatchEvaluator` on the first ``grid_images`` rows)."""
@@ -397,10 +413,12 @@ def evaluate(
         use_ray=use_ray,
         actors=actors,
         cpus_per_actor=cpus_per_actor,
+        cpus_per_read=cpus_per_read,
     )
     lpips_note = lpips_status()[1] if settings.lpips else "disabled (evaluate.lpips: false)"
     summary = summarize(per_image, parameter_counts(checkpoints), lpips_note)
     grid = sample_grid(
-        BatchEvaluator(checkpoints, replace(settings, lpips=False)), sample_rows(split_dir, grid_images)
+        BatchEvaluator(load_generators(checkpoints, settings.scale), replace(settings, lpips=False)),
+        sample_rows(split_dir, grid_images),
     )
     return EvaluationReport(per_image, summary, paper_table(summary, dataset), grid)

@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 PENALTY = 1e6
 """Added (× (1 + deficit in dB)) to a trial's objective under the PSNR floor."""
 READ_RESERVE_CPUS = 1.0
-"""CPUs kept free of trials for Ray Data's read/decode tasks (they request one CPU each)."""
+"""CPUs kept free of trials for Ray Data's read/decode tasks (``ray.cpus_per_data_task`` each)."""
 LR_RANGE_FACTOR = 4.0
 """With ``tune.tune_lr``: learning rates searched log-uniformly in [lr / 4, lr × 4]."""
 NO_MID_EPOCH_CHECKPOINTS = 1 << 40
@@ -226,7 +226,7 @@ class TrialContext:
 
     sweep: str
     base_loop: Any
-    """The GAN stage's LoopConfig (trainer._loop_config) with the pretrained weights' ObjectRef."""
+    """The GAN stage's LoopConfig (trainer.loop_config) with the pretrained weights' ObjectRef."""
     ray_params: Any
     inputs: Any
     """StageInputs without the weights (the loop reads them from the ObjectRef)."""
@@ -275,7 +275,7 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     )
     callback = ObjectiveReportCallback(context.objective, context.reference_psnr_y, context.psnr_floor_db)
     trainer = build_trainer(
-        loop, context.ray_params, name, stage_datasets(context.inputs), callbacks=[callback]
+        loop, context.ray_params, name, stage_datasets(context.inputs, context.ray_params), callbacks=[callback]
     )
     trainer.fit()
 
@@ -443,8 +443,9 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
     import ray
     from ray import tune
 
+    from dpsrgan.data.placement import this_node
     from dpsrgan.tracking import end_stage_run, start_stage_run
-    from dpsrgan.training.trainer import _loop_config, check_resources, inspect_inputs, storage_target
+    from dpsrgan.training.trainer import check_resources, inspect_inputs, loop_config, storage_target
 
     tp = params.tune
     trial_params = params.model_copy(
@@ -482,7 +483,7 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
         )
         status = "FAILED"
         try:
-            base_loop = _loop_config(
+            base_loop = loop_config(
                 "gan", trial_params, inputs, name, pretrained=ray.put(inputs.pretrained_state)
             )
             context = TrialContext(
@@ -491,7 +492,7 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
                 ray_params=trial_params.ray.model_copy(
                     update={"storage_path": f"{params.ray.storage_path.rstrip('/')}/{name}-trials"}
                 ),
-                inputs=replace(inputs, pretrained_state=None),
+                inputs=replace(inputs, pretrained_state=None, data_node=this_node()),
                 objective=tp.objective,
                 reference_psnr_y=reference,
                 psnr_floor_db=tp.psnr_floor_db,

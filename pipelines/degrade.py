@@ -30,6 +30,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
         args.out,
         workers=args.workers or available_cpus(),
         ray_address=params.ray.address or os.environ.get("RAY_ADDRESS"),
+        cpus_per_read=params.ray.cpus_per_data_task,
     )
 
 

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
             dataset=f"{params.data.source} {params.data.uri}",
             actors=params.ray.num_workers,
             cpus_per_actor=params.ray.cpus_per_worker,
+            cpus_per_read=params.ray.cpus_per_data_task,
         )
     write_json_atomic(args.metrics, report.summary)
     write_text_atomic(args.per_image, report.per_image.to_csv(index=False, float_format="%.6g"))

@@ -14,6 +14,7 @@ Decisions (each rejected file is skipped and listed in the manifest with its rea
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -37,12 +38,13 @@ def configure_pillow(max_pixels: int) -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-def load_rgb(path: Path, *, max_pixels: int, min_side: int) -> np.ndarray:
-    """Decode ``path`` into a uint8 HWC RGB array or raise :class:`RejectedImage`."""
-    if os.path.getsize(path) == 0:
+def load_rgb(source: Path | bytes, *, max_pixels: int, min_side: int) -> np.ndarray:
+    """Decode ``source`` (a file, or a file's bytes) into uint8 HWC RGB or raise :class:`RejectedImage`."""
+    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+    if size == 0:
         raise RejectedImage("empty file (0 bytes)")
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise RejectedImage(

@@ -3,7 +3,8 @@
 - ``train``: read the split's shards, decode the PNG columns to uint8 H×W×3 arrays inside
   ``map_batches`` (binary columns cannot go through ``iter_torch_batches``), drop everything
   else. Train rows all share one HR size, so batches stack. Ray Train splits it across workers
-  (``get_dataset_shard``); each epoch re-reads it in a new block order.
+  (``get_dataset_shard``); each epoch re-reads it in a new block order. The reads run on the
+  node that holds the files (:mod:`dpsrgan.data.placement`); decoding runs anywhere.
 - ``valid``: the raw rows (``id`` and PNG bytes), *not* split: valid images may differ in size,
   so each worker reads the whole (small) split and decodes only the rows it owns
   (:func:`owns_row`), one image at a time. A stable, id-based owner keeps the assignment the
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as pads
 
+from dpsrgan.data.placement import read_options
 from dpsrgan.data.shards import decode_png
 from dpsrgan.errors import DpsrganError
 
@@ -50,27 +52,36 @@ def _require_split(split_dir: Path) -> None:
         )
 
 
-def train_dataset(split_dir: str | Path):
-    """The train split as a Ray Dataset of ``{"hr", "lr"}`` uint8 N×H×W×3 arrays."""
+def train_dataset(split_dir: str | Path, *, node_id: str | None, num_cpus: float):
+    """The train split as a Ray Dataset of ``{"hr", "lr"}`` uint8 N×H×W×3 arrays.
+
+    ``node_id``: the Ray node whose disk holds ``split_dir`` (None: every node sees it);
+    ``num_cpus``: what each read and decode task asks for.
+    """
     import ray.data
 
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(str(split_dir), file_extensions=["parquet"]).select_columns(["hr", "lr"])
+    dataset = ray.data.read_parquet(
+        str(split_dir), file_extensions=["parquet"], **read_options(node_id, num_cpus)
+    ).select_columns(["hr", "lr"])
     return dataset.randomize_block_order().map_batches(
-        _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS
+        _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS, num_cpus=num_cpus
     )
 
 
-def valid_dataset(split_dir: str | Path, ids: list[str] | None = None):
-    """The valid split's raw rows (``id``, ``hr``, ``lr`` PNG bytes), optionally only ``ids``."""
+def valid_dataset(
+    split_dir: str | Path, ids: list[str] | None = None, *, node_id: str | None, num_cpus: float
+):
+    """The valid split's raw rows (``id``, ``hr``, ``lr`` PNG bytes), optionally only ``ids``;
+    ``node_id`` and ``num_cpus`` as for :func:`train_dataset`."""
     import ray.data
 
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(str(split_dir), file_extensions=["parquet"]).select_columns(
-        ["id", "hr", "lr"]
-    )
+    dataset = ray.data.read_parquet(
+        str(split_dir), file_extensions=["parquet"], **read_options(node_id, num_cpus)
+    ).select_columns(["id", "hr", "lr"])
     if ids is not None:
         from ray.data.expressions import col
 

@@ -56,9 +56,11 @@ def image_seed(base_seed: int, image_id: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def make_rows(task: Task, settings: PairSettings) -> list[Row]:
-    """Decode ``task``'s image and return its encoded pairs (raises ``RejectedImage``)."""
-    image = load_rgb(Path(task.path), max_pixels=settings.max_image_pixels, min_side=settings.hr_size)
+def make_rows(task: Task, settings: PairSettings, content: bytes | None = None) -> list[Row]:
+    """Decode ``task``'s image (its file, or the file's ``content`` read elsewhere) and return its
+    encoded pairs (raises ``RejectedImage``)."""
+    source = Path(task.path) if content is None else content
+    image = load_rgb(source, max_pixels=settings.max_image_pixels, min_side=settings.hr_size)
     return [_pair(pair_id, hr, settings) for pair_id, hr in _hr_images(task, image, settings)]
 
 

@@ -82,14 +82,20 @@ def ray_map_batches(
     address: str,
     batch_size: int,
     fn_kwargs: dict[str, Any],
+    *,
+    read_here: Callable[[dict[str, Any]], dict[str, Any]],
+    cpus_per_read: float,
 ) -> Iterator[dict[str, Any]]:
     """Ray Data ``map_batches(fn)`` over ``items`` on the cluster at ``address``; rows in order.
 
-    ``fn(batch, **fn_kwargs)`` takes and returns numpy column batches. Input files must be
-    readable on every node (a shared filesystem or the head node alone), as tasks open them by
-    path. Connects (and later disconnects) only if Ray is not initialised already.
+    ``read_here(batch)`` runs first, on this node, and adds what must come from its disk (the
+    input files exist here, not on the other nodes); ``fn(batch, **fn_kwargs)`` then runs on any
+    node. Both take and return numpy column batches. Connects (and later disconnects) only if
+    Ray is not initialised already.
     """
     import ray
+
+    from dpsrgan.data.placement import read_options, this_node
 
     connected_here = not ray.is_initialized()
     if connected_here:
@@ -99,8 +105,15 @@ def ray_map_batches(
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         log.info("running on the Ray cluster at %s", address)
-        dataset = ray.data.from_items(list(items)).map_batches(
-            fn, fn_kwargs=fn_kwargs, batch_size=batch_size, batch_format="numpy", num_cpus=1
+        dataset = (
+            ray.data.from_items(list(items))
+            .map_batches(
+                read_here,
+                batch_size=batch_size,
+                batch_format="numpy",
+                **read_options(this_node(), cpus_per_read),
+            )
+            .map_batches(fn, fn_kwargs=fn_kwargs, batch_size=batch_size, batch_format="numpy", num_cpus=1)
         )
         yield from dataset.iter_rows()
     finally:

@@ -82,12 +82,21 @@ def list_tasks(data: DataParams, raw_dir: Path) -> list[Task]:
     return capped
 
 
-def process_chunk(tasks: Sequence[Task], settings: PairSettings) -> list[Outcome]:
-    """Worker body: each task's rows, or the reason it was rejected (missing files included)."""
+def process_chunk(
+    tasks: Sequence[Task], settings: PairSettings, contents: Sequence[bytes | None] | None = None
+) -> list[Outcome]:
+    """Worker body: each task's rows, or the reason it was rejected (missing files included).
+
+    ``contents``: the tasks' file bytes, read on the node that has the files (Ray path; None
+    for a missing file); without it each task's file is opened here.
+    """
     outcomes = []
-    for task in tasks:
+    for index, task in enumerate(tasks):
         try:
-            outcomes.append(Outcome(task, tuple(make_rows(task, settings))))
+            if contents is not None and contents[index] is None:
+                raise FileNotFoundError(task.path)
+            content = None if contents is None else contents[index]
+            outcomes.append(Outcome(task, tuple(make_rows(task, settings, content))))
         except FileNotFoundError:
             outcomes.append(Outcome(task, reason="listed but missing from the source"))
         except RejectedImage as rejected:
@@ -103,6 +112,7 @@ def prepare(
     *,
     workers: int,
     ray_address: str | None = None,
+    cpus_per_read: float = 0.5,
 ) -> dict[str, Any]:
     """Build ``out_dir`` (shards per split + ``manifest.json``) from ``raw_dir``; return the manifest."""
     config = DegradationConfig.from_params(degrade)
@@ -118,7 +128,7 @@ def prepare(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         collector = _Collector(tmp, raw_dir, data, total=len(tasks))
-        for outcome in tqdm(_run(tasks, settings, workers, ray_address), total=len(tasks), desc="degrade", unit="img", disable=None):
+        for outcome in tqdm(_run(tasks, settings, workers, ray_address, cpus_per_read), total=len(tasks), desc="degrade", unit="img", disable=None):
             collector.add(outcome)
         manifest = {
             "format": "dpsrgan-processed/1",
@@ -141,11 +151,23 @@ def prepare(
     return manifest
 
 
-def _run(tasks: list[Task], settings: PairSettings, workers: int, ray_address: str | None) -> Iterator[Outcome]:
-    """Outcomes in task order, from Ray Data when an address is given, else local processes."""
+def _run(
+    tasks: list[Task], settings: PairSettings, workers: int, ray_address: str | None, cpus_per_read: float
+) -> Iterator[Outcome]:
+    """Outcomes in task order, from Ray Data when an address is given, else local processes.
+
+    On Ray the files are read where they are (this node: ``data/raw`` is a DVC out here, not on
+    the other nodes) and degraded on any node.
+    """
     if ray_address:
         rows = ray_map_batches(
-            _ray_batch, [_task_columns(task) for task in tasks], ray_address, CHUNK_IMAGES, {"settings": settings}
+            _ray_batch,
+            [_task_columns(task) for task in tasks],
+            ray_address,
+            CHUNK_IMAGES,
+            {"settings": settings},
+            read_here=_read_files,
+            cpus_per_read=cpus_per_read,
         )
         yield from _outcomes_from_rows(rows)
         return
@@ -229,6 +251,19 @@ def _task_columns(task: Task) -> dict[str, str]:
     return {"task_id": task.id, "path": task.path, "split": task.split, "geometry": task.geometry}
 
 
+def _read_files(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add each task's file bytes (``content``; ``found`` False for a missing file)."""
+    contents, found = [], []
+    for path in batch["path"]:
+        try:
+            contents.append(Path(str(path)).read_bytes())
+            found.append(True)
+        except FileNotFoundError:
+            contents.append(b"")
+            found.append(False)
+    return {**batch, "content": np.array(contents, dtype=object), "found": np.array(found, dtype=bool)}
+
+
 def _ray_batch(batch: dict[str, np.ndarray], settings: PairSettings) -> dict[str, np.ndarray]:
     """One output row per HR/LR pair, or one per rejected image (``reason`` set, empty pair)."""
     configure_pillow(settings.max_image_pixels)
@@ -236,9 +271,10 @@ def _ray_batch(batch: dict[str, np.ndarray], settings: PairSettings) -> dict[str
         Task(str(i), str(p), str(s), str(g))  # type: ignore[arg-type]
         for i, p, s, g in zip(batch["task_id"], batch["path"], batch["split"], batch["geometry"], strict=True)
     ]
+    contents = [bytes(c) if f else None for c, f in zip(batch["content"], batch["found"], strict=True)]
     columns: dict[str, list[Any]] = {key: [] for key in (*_task_columns(tasks[0]), *_ROW_FIELDS, "reason")}
     with threadpool_limits(limits=1):  # one process per CPU already: see dpsrgan.data.parallel
-        outcomes = process_chunk(tasks, settings)
+        outcomes = process_chunk(tasks, settings, contents)
     for outcome in outcomes:
         rows = outcome.rows or (Row("", b"", b"", 0, 0),)
         for row in rows:

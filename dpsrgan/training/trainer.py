@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -127,11 +127,12 @@ def check_resources(ray_params: RayParams, mode: str) -> dict[str, float]:
     }
     need = ray_params.num_workers * ray_params.cpus_per_worker
     spare = resources.get("CPU", 0.0) - need
-    if spare < 0.5:
+    if spare < ray_params.cpus_per_data_task:
         message = (
             f"ray.num_workers × ray.cpus_per_worker = {need:g} CPUs leaves {spare:g} of the cluster's "
-            f"{resources.get('CPU', 0):g} for Ray Data's reads (they would never start); lower "
-            "ray.cpus_per_worker (e.g. 0.5) or ray.num_workers"
+            f"{resources.get('CPU', 0):g}, less than ray.cpus_per_data_task="
+            f"{ray_params.cpus_per_data_task:g} for a Ray Data read (it would never start); lower "
+            "ray.cpus_per_worker (e.g. 0.5), ray.num_workers or ray.cpus_per_data_task"
         )
         if mode != "cluster":
             raise DpsrganError(message)
@@ -183,6 +184,8 @@ class StageInputs:
     hashes: dict[str, str]
     pretrained_state: dict[str, Any] | None = None
     pretrained_config: dict[str, int] | None = None
+    data_node: str | None = None
+    """The Ray node whose disk holds ``data_dir`` (set once Ray is up): reads are pinned there."""
 
 
 def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Path | None) -> StageInputs:
@@ -277,7 +280,8 @@ class StageResult:
         }
 
 
-def _loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **extra: Any):
+def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **extra: Any):
+    """The per-worker loop's settings for ``stage`` (``extra``: run-specific fields)."""
     from dpsrgan.training.loop import LoopConfig
 
     section = params.pretrain if stage == "pretrain" else params.gan
@@ -353,7 +357,7 @@ def _mlflow_params(stage: Stage, params: Params) -> dict[str, Any]:
 
 
 def build_trainer(
-    loop_config: Any,
+    loop: Any,
     ray_params: RayParams,
     name: str,
     datasets: dict[str, Any],
@@ -371,7 +375,7 @@ def build_trainer(
     storage_path, filesystem = storage_target(ray_params)
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"loop": loop_config},
+        train_loop_config={"loop": loop},
         scaling_config=ScalingConfig(
             num_workers=ray_params.num_workers, use_gpu=ray_params.use_gpu, resources_per_worker=resources
         ),
@@ -389,7 +393,8 @@ def build_trainer(
     )
 
 
-def stage_datasets(inputs: StageInputs) -> dict[str, Any]:
+def stage_datasets(inputs: StageInputs, ray_params: RayParams) -> dict[str, Any]:
+    """The train (split across workers) and valid (whole, materialised) Ray Datasets."""
     import ray.data
 
     from dpsrgan.data.loading import train_dataset, valid_dataset
@@ -397,11 +402,12 @@ def stage_datasets(inputs: StageInputs) -> dict[str, Any]:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    datasets = {"train": train_dataset(inputs.data_dir / "train")}
+    placement = {"node_id": inputs.data_node, "num_cpus": ray_params.cpus_per_data_task}
+    datasets = {"train": train_dataset(inputs.data_dir / "train", **placement)}
     if inputs.valid_ids:
         capped = list(inputs.valid_ids) if inputs.valid_capped else None
         # Small and read every epoch by every worker: execute it once, keep the blocks.
-        datasets["valid"] = valid_dataset(inputs.data_dir / "valid", capped).materialize()
+        datasets["valid"] = valid_dataset(inputs.data_dir / "valid", capped, **placement).materialize()
     return datasets
 
 
@@ -409,6 +415,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
     """Run (or resume) one training stage on Ray Train; returns its final state."""
     import ray
 
+    from dpsrgan.data.placement import this_node
     from dpsrgan.tracking import end_stage_run, start_stage_run
     from dpsrgan.training.faults import FaultInjection
     from dpsrgan.training.progress import ProgressPrinter, ProgressSink
@@ -418,6 +425,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
     name = run_name(stage, params, inputs.hashes)
     with ray_runtime(params.ray) as mode:
         resources = check_resources(params.ray, mode)
+        inputs = replace(inputs, data_node=this_node())
         tags = {
             "stage": stage,
             "ray.run_name": name,
@@ -438,7 +446,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
         )
         sink = ProgressSink.remote()
         pretrained_ref = ray.put(inputs.pretrained_state) if inputs.pretrained_state is not None else None
-        loop_config = _loop_config(
+        loop = loop_config(
             stage,
             params,
             inputs,
@@ -449,7 +457,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
             sink=sink,
             faults=FaultInjection.from_env(),
         )
-        trainer = build_trainer(loop_config, params.ray, name, stage_datasets(inputs))
+        trainer = build_trainer(loop, params.ray, name, stage_datasets(inputs, params.ray))
         status = "FAILED"
         try:
             with ProgressPrinter(sink) as printer:

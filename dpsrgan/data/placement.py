@@ -1,0 +1,35 @@
+"""Where Ray Data reads a stage's local files: on the node that has them.
+
+A stage's inputs are DVC outs that ``dvc repro`` checked out on the disk of the node running the
+stage's driver: the head node, for a job submitted to a cluster. Ray Data schedules read tasks on
+any node, and on a cluster of separate hosts the path exists on one of them only (a one-host test
+cluster would hide that). So every read of a local path is pinned to the driver's node with
+Ray's node-id label, and the blocks travel on to the workers through the object store. Ray's own
+``local://`` scheme did the same and is deprecated in Ray 2.60.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NODE_ID_LABEL = "ray.io/node-id"
+"""The label every Ray node carries with its own node id."""
+
+
+def this_node() -> str:
+    """The id of the Ray node this process runs on (Ray must be initialised)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def read_options(node_id: str | None, num_cpus: float) -> dict[str, Any]:
+    """Keyword arguments for a Ray Data read of files on ``node_id`` (anywhere when None).
+
+    ``num_cpus`` is explicit because Ray's default (1 CPU a task) never fits beside training
+    workers that leave a fraction of a CPU free on a node, and the read would wait forever.
+    """
+    options: dict[str, Any] = {"num_cpus": num_cpus}
+    if node_id is not None:
+        options["label_selector"] = {NODE_ID_LABEL: node_id}
+    return options
