@@ -1,20 +1,28 @@
 """Which code produced a result: the git commit of the working tree and whether it was dirty.
 
 Registered model versions, MLflow runs, promotion decisions and cluster jobs all record it, so
-the one place that asks git lives here. Outside a git checkout (a cluster job's package has no
-``.git``, a test's temporary directory) there is no commit, and that is not an error.
+the one place that asks git lives here. A cluster job's package has no ``.git``: there the
+commit comes from :data:`COMMIT_ENV` / :data:`DIRTY_ENV`, which ``dpsrgan submit`` sets from the
+submitting checkout. Elsewhere outside git (a test's temporary directory) there is no commit,
+and that is not an error.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 UNKNOWN_COMMIT = "unknown"
+COMMIT_ENV = "DPSRGAN_GIT_COMMIT"
+"""The submitting checkout's commit, for code that runs without ``.git`` (a cluster job)."""
+DIRTY_ENV = "DPSRGAN_GIT_DIRTY"
+"""``1`` when that checkout had uncommitted changes to tracked files, else ``0``."""
 
 
 def git_provenance(repo: Path | str = ".") -> tuple[str | None, bool]:
-    """``(commit, dirty)`` of ``repo``'s HEAD, or ``(None, False)`` outside git.
+    """``(commit, dirty)`` of ``repo``'s HEAD; outside git, what :data:`COMMIT_ENV` says, else
+    ``(None, False)``.
 
     ``dirty`` counts changes to tracked files only: untracked scratch files do not change
     what the commit reproduces. The timeouts keep a hung git (a network filesystem, a lock)
@@ -33,7 +41,7 @@ def git_provenance(repo: Path | str = ".") -> tuple[str | None, bool]:
             timeout=30,
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return None, False
+        return os.environ.get(COMMIT_ENV) or None, os.environ.get(DIRTY_ENV) == "1"
     return commit, bool(status.strip())
 
 

@@ -50,7 +50,7 @@ import yaml
 
 from dpsrgan.atomic_io import write_bytes_atomic
 from dpsrgan.errors import DpsrganError
-from dpsrgan.provenance import git_provenance
+from dpsrgan.provenance import COMMIT_ENV, DIRTY_ENV, git_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -200,8 +200,8 @@ def build_runtime_env(
     env_vars = forwarded_env(environ, extra_env)
     commit, dirty = git_provenance(repo_root)
     if commit:
-        env_vars["DPSRGAN_GIT_COMMIT"] = commit
-        env_vars["DPSRGAN_GIT_DIRTY"] = "1" if dirty else "0"
+        env_vars[COMMIT_ENV] = commit
+        env_vars[DIRTY_ENV] = "1" if dirty else "0"
     excludes = [*JOB_EXCLUDES, *dvc_out_excludes(repo_root)]
     return {"working_dir": str(repo_root), "excludes": excludes, "env_vars": env_vars}
 
@@ -358,15 +358,17 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
         logger.warning("MLFLOW_TRACKING_URI is not set: the job's MLflow runs stay on the cluster's disk")
     _warn_about_local_storage(request.repo_root)
 
-    commit = runtime_env["env_vars"].get("DPSRGAN_GIT_COMMIT", "")
+    commit = runtime_env["env_vars"].get(COMMIT_ENV, "")
     metadata = {
         "submitted_by": getpass.getuser(),
         "git_commit": commit,
-        "git_dirty": runtime_env["env_vars"].get("DPSRGAN_GIT_DIRTY", ""),
+        "git_dirty": runtime_env["env_vars"].get(DIRTY_ENV, ""),
         "command": shlex.join(request.command),
     }
     from ray.job_submission import JobSubmissionClient
 
+    # One "Ignoring upload ... .gitignore" INFO line per .gitignore, twice over: noise.
+    logging.getLogger("ray._private.runtime_env.packaging").setLevel(logging.WARNING)
     with _job_server(request.address):
         client = JobSubmissionClient(request.address)
         job_id = client.submit_job(

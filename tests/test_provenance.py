@@ -18,7 +18,8 @@ def _git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def test_outside_git_there_is_no_commit(tmp_path):
+def test_outside_git_there_is_no_commit(tmp_path, monkeypatch):
+    monkeypatch.delenv("DPSRGAN_GIT_COMMIT", raising=False)
     assert git_provenance(tmp_path) == (None, False)
     assert commit_tag(tmp_path) == UNKNOWN_COMMIT
 
@@ -37,3 +38,11 @@ def test_commit_and_dirtiness_of_tracked_files(tmp_path):
     (tmp_path / "a.txt").write_text("two\n")
     assert git_provenance(tmp_path) == (head, True)
     assert commit_tag(tmp_path) == f"{head}-dirty"
+
+
+def test_a_cluster_job_without_git_reports_the_submitted_commit(tmp_path, monkeypatch):
+    """``dpsrgan submit`` leaves .git home and passes the commit in the job's environment."""
+    monkeypatch.setenv("DPSRGAN_GIT_COMMIT", "0123abcd" * 5)
+    monkeypatch.setenv("DPSRGAN_GIT_DIRTY", "1")
+    assert git_provenance(tmp_path) == ("0123abcd" * 5, True)
+    assert commit_tag(tmp_path) == "0123abcd" * 5 + "-dirty"
