@@ -240,12 +240,10 @@ def evaluate_split(
     if use_ray:
         import ray.data
 
-        from dpsrgan.data.placement import read_options, this_node
+        from dpsrgan.data.placement import read_local_parquet, this_node
 
         ray.data.DataContext.get_current().enable_progress_bars = False
-        dataset = ray.data.read_parquet(
-            [str(path) for path in shards], **read_options(this_node(), cpus_per_read)
-        ).select_columns(["id", "hr", "lr"])
+        dataset = read_local_parquet(shards, ["id", "hr", "lr"], node_id=this_node(), num_cpus=cpus_per_read)
         results = dataset.map_batches(
             BatchEvaluator,
             fn_constructor_kwargs={"generators": generators, "settings": settings},

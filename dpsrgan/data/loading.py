@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as pads
 
-from dpsrgan.data.placement import read_options
-from dpsrgan.data.shards import decode_png
+from dpsrgan.data.placement import read_local_parquet
+from dpsrgan.data.shards import decode_png, shard_paths
 from dpsrgan.errors import DpsrganError
 
 DECODE_BATCH_ROWS = 32
@@ -58,13 +58,9 @@ def train_dataset(split_dir: str | Path, *, node_id: str | None, num_cpus: float
     ``node_id``: the Ray node whose disk holds ``split_dir`` (None: every node sees it);
     ``num_cpus``: what each read and decode task asks for.
     """
-    import ray.data
-
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(
-        str(split_dir), file_extensions=["parquet"], **read_options(node_id, num_cpus)
-    ).select_columns(["hr", "lr"])
+    dataset = read_local_parquet(shard_paths(split_dir), ["hr", "lr"], node_id=node_id, num_cpus=num_cpus)
     return dataset.randomize_block_order().map_batches(
         _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS, num_cpus=num_cpus
     )
@@ -75,17 +71,15 @@ def valid_dataset(
 ):
     """The valid split's raw rows (``id``, ``hr``, ``lr`` PNG bytes), optionally only ``ids``;
     ``node_id`` and ``num_cpus`` as for :func:`train_dataset`."""
-    import ray.data
-
     split_dir = Path(split_dir).resolve()
     _require_split(split_dir)
-    dataset = ray.data.read_parquet(
-        str(split_dir), file_extensions=["parquet"], **read_options(node_id, num_cpus)
-    ).select_columns(["id", "hr", "lr"])
+    dataset = read_local_parquet(
+        shard_paths(split_dir), ["id", "hr", "lr"], node_id=node_id, num_cpus=num_cpus
+    )
     if ids is not None:
         from ray.data.expressions import col
 
-        dataset = dataset.filter(expr=col("id").is_in(list(ids)))
+        dataset = dataset.filter(expr=col("id").is_in(list(ids)), num_cpus=num_cpus)
     return dataset
 
 
