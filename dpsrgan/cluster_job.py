@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from dpsrgan.submit import encode_lock
+from dpsrgan.submit import encode_lock, stage_targets
 
 logger = logging.getLogger("dpsrgan.cluster_job")
 
@@ -41,15 +41,6 @@ def _dvc(args: Sequence[str], cwd: Path) -> None:
         )
 
 
-def push_targets(repro_args: Sequence[str]) -> list[str]:
-    """``dvc push`` arguments for the stages a ``dvc repro`` ran: its targets with their deps.
-
-    Every ``dvc repro`` option is a flag, so the positional arguments are exactly the targets.
-    """
-    targets = [arg for arg in repro_args if not arg.startswith("-")]
-    return ["--with-deps", *targets] if targets else []
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     repro_args = list(sys.argv[1:] if argv is None else argv)
@@ -58,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info("running in a private copy of the job package: %s", scratch)
     _dvc(["config", "--local", "core.no_scm", "true"], scratch)
     _dvc(["repro", "--pull", *repro_args], scratch)
-    _dvc(["push", *push_targets(repro_args)], scratch)
+    _dvc(["push", *stage_targets(repro_args)], scratch)
     print(encode_lock((scratch / "dvc.lock").read_bytes()), flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -286,10 +286,21 @@ def wait_for_end(client: Any, job_id: str, poll_s: float = 1.0) -> str:
         time.sleep(poll_s)
 
 
-def fetch_outs(repo_root: Path, lock: bytes) -> None:
-    """Install the cluster's ``dvc.lock`` here and check out its outs from the DVC remote."""
+def stage_targets(repro_args: Sequence[str]) -> list[str]:
+    """``dvc push``/``dvc pull`` arguments for the stages a ``dvc repro`` ran: its targets with
+    their deps (every stage when it named none).
+
+    Every ``dvc repro`` option is a flag, so the positional arguments are exactly the targets.
+    """
+    targets = [arg for arg in repro_args if not arg.startswith("-")]
+    return ["--with-deps", *targets] if targets else []
+
+
+def fetch_outs(repo_root: Path, lock: bytes, repro_args: Sequence[str]) -> None:
+    """Install the cluster's ``dvc.lock`` here and check out the outs of the stages it ran from
+    the DVC remote (not every stage's: those that never ran have nothing to pull)."""
     write_bytes_atomic(repo_root / "dvc.lock", lock)
-    done = subprocess.run([sys.executable, "-m", "dvc", "pull"], cwd=repo_root)
+    done = subprocess.run([sys.executable, "-m", "dvc", "pull", *stage_targets(repro_args)], cwd=repo_root)
     if done.returncode != 0:
         raise DpsrganError(
             "the job succeeded and dvc.lock was updated, but `dvc pull` failed; check the DVC "
@@ -404,6 +415,6 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
         lock = decode_lock(client.get_job_logs(job_id))
         if lock is None:
             raise DpsrganError(f"job {job_id} succeeded but its log carries no dvc.lock; see {follow}")
-        fetch_outs(request.repo_root, lock)
+        fetch_outs(request.repo_root, lock, request.command[2:])
         logger.info("dvc.lock updated and outs pulled from the DVC remote")
     return 0

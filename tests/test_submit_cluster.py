@@ -1,11 +1,13 @@
 """``dpsrgan submit`` against a real two-node Ray cluster on loopback.
 
 One cluster for the module (tests/fixtures/cluster.py): a head and a joined node, one CPU each,
-token auth, the nodes holding the S3 credentials as an instance profile would. The job is a
-throw-away DVC project whose one stage is a tiny TorchTrainer run (tests/_cluster_smoke_job.py)
-with its checkpoints in S3 (moto) and its MLflow run on a real tracking server. It is submitted
-the way a user would, ``dpsrgan submit --fetch-outs -- dvc repro``, with the test credentials in
-the submitting environment and in ``.dvc/config.local`` — neither may reach the cluster.
+token auth, the nodes holding the S3 credentials as an instance profile would. The job is this
+repository's own pipeline — a clone with its photos, DVC remote and Ray storage in S3 (moto) and
+a shrunken generator — and its MLflow run goes to a real tracking server. It is submitted the
+way a user would, ``dpsrgan submit --fetch-outs -- dvc repro pretrain``, with the test
+credentials in the submitting environment and in ``.dvc/config.local``: neither may reach the
+cluster. The cluster runs download, degrade (Ray Data) and pretrain (Ray Train, a worker per
+node); the outs come back through the DVC remote.
 
 The fast tests at the top check the submission rules without a cluster, using Ray's own
 packaging code on this repository.
@@ -14,7 +16,6 @@ packaging code on this repository.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -22,10 +23,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from dpsrgan.cluster_job import push_targets
 from dpsrgan.errors import DpsrganError
 from dpsrgan.submit import (
     FORWARDED_ENV,
@@ -38,7 +37,9 @@ from dpsrgan.submit import (
     job_entrypoint,
     require_dvc_remote,
     resolve_address,
+    stage_targets,
 )
+from tests.fixtures.dvc_project import QUICK_DATA, add_s3_remote, clone, dvc, git, update_params
 from tests.fixtures.secrets import find_secrets
 from tests.fixtures.services import TEST_AWS_ENV, free_port
 
@@ -99,8 +100,8 @@ def test_entrypoints():
         job_entrypoint(["dvc", "exp", "run"], fetch_outs=False)
     with pytest.raises(DpsrganError, match="must be `dvc repro"):
         job_entrypoint(["python", "x.py"], fetch_outs=True)
-    assert push_targets(["-f", "train_gan", "evaluate"]) == ["--with-deps", "train_gan", "evaluate"]
-    assert push_targets(["--pull"]) == []
+    assert stage_targets(["-f", "train_gan", "evaluate"]) == ["--with-deps", "train_gan", "evaluate"]
+    assert stage_targets(["--pull"]) == []
 
 
 def test_dvc_repro_needs_a_committed_default_remote(tmp_path):
@@ -179,76 +180,57 @@ def test_unreachable_job_server_is_a_one_line_error(tmp_path):
 
 # ----------------------------------------------------------------------------- on the cluster
 
-SMOKE_DVC_YAML = {
-    "stages": {
-        "train": {
-            "cmd": "python train_job.py --params params.yaml --out model",
-            "deps": ["train_job.py"],
-            "params": ["train.steps", "ray.num_workers", "ray.storage_path"],
-            "outs": ["model"],
-        }
-    }
+# The real pipeline, shrunk: one photo per split, a generator with 8 channels and 2 blocks, one
+# epoch. 0.6 CPU per worker on 1-CPU nodes places exactly one worker on each node; the 0.4 CPU
+# left on each is what Ray Data's reads and decodes may ask for.
+TINY_PIPELINE = {
+    "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
+    "pretrain": {"epochs": 1, "batch_size": 2, "steps_per_epoch": 2, "precision": "fp32"},
+    "ray": {"num_workers": 2, "cpus_per_worker": 0.6, "cpus_per_data_task": 0.2, "max_failures": 0},
+    "mlflow": {"experiment": "cluster-pipeline"},
 }
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=repo, check=True, capture_output=True, text=True
-    )
+BUCKETS = {"source": "cluster-source", "remote": "cluster-dvc", "storage": "cluster-ray"}
 
 
 @pytest.fixture(scope="module")
-def smoke_project(tmp_path_factory, s3_server):
-    """A git + DVC project: one Ray Train stage, an S3 DVC remote, decoys that must stay home."""
-    repo = tmp_path_factory.mktemp("smoke-project")
+def cluster_project(tmp_path_factory, s3_server):
+    """A clone of this repo set up as a team would for a cluster: photos in S3, an S3 DVC remote
+    in ``.dvc/config``, ``ray.storage_path`` in S3; credentials only in ``.dvc/config.local`` and
+    the environment; local decoys that must not ride along in the job package."""
+    from dpsrgan.data.folder import skimage_photos
+
+    root = tmp_path_factory.mktemp("cluster-project")
     s3 = s3_server.client()
-    for bucket in ("smoke-dvc", "smoke-ray"):
+    for bucket in BUCKETS.values():
         s3.create_bucket(Bucket=bucket)
+    with zipfile.ZipFile(root / "photos.zip", "w") as archive:
+        for photo in skimage_photos():
+            archive.write(photo, photo.name)
+    s3.upload_file(str(root / "photos.zip"), BUCKETS["source"], "photos.zip")
+
+    repo = clone(REPO, root / "repo")
     endpoint = s3_server.endpoint_url
-    host = endpoint.removeprefix("http://")
-    _git(repo, "init", "-q")
-    _dvc(repo, "init", "-q")
-    _dvc(repo, "remote", "add", "-d", "store", "s3://smoke-dvc/store")
-    _dvc(repo, "remote", "modify", "store", "endpointurl", endpoint)
-    _dvc(repo, "remote", "modify", "store", "region", "us-east-1")
-    # How a user keeps remote credentials out of git; the job package must not carry them.
-    _dvc(repo, "remote", "modify", "--local", "store", "access_key_id", TEST_AWS_ENV["AWS_ACCESS_KEY_ID"])
-    _dvc(
-        repo,
-        "remote",
-        "modify",
-        "--local",
-        "store",
-        "secret_access_key",
-        TEST_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-    shutil.copy(Path(__file__).with_name("_cluster_smoke_job.py"), repo / "train_job.py")
-    (repo / "dvc.yaml").write_text(yaml.safe_dump(SMOKE_DVC_YAML, sort_keys=False))
-    storage = f"s3://smoke-ray/checkpoints?endpoint_override={host}&scheme=http&region=us-east-1"
-    params = {"train": {"steps": 3}, "ray": {"num_workers": 2, "storage_path": storage}}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (repo / ".gitignore").write_text("/data\n/.venv\n/mlruns\n")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "smoke project")
-    for decoy in ("data/big.bin", ".venv/lib/marker", "mlruns/0/meta.yaml"):
+    shared = {
+        "data": {"uri": f"s3://{BUCKETS['source']}/photos.zip", "s3_endpoint_url": endpoint, **QUICK_DATA},
+        "ray": {"storage_path": f"s3://{BUCKETS['storage']}/ray", "s3_endpoint_url": endpoint},
+    }
+    update_params(repo, **{key: {**TINY_PIPELINE.get(key, {}), **shared.get(key, {})} for key in {*TINY_PIPELINE, *shared}})
+    add_s3_remote(repo, f"s3://{BUCKETS['remote']}/store", endpoint)
+    git(repo, "commit", "-q", "-am", "cluster run: photos, DVC remote and Ray storage in S3")
+    for key, value in (
+        ("access_key_id", TEST_AWS_ENV["AWS_ACCESS_KEY_ID"]),
+        ("secret_access_key", TEST_AWS_ENV["AWS_SECRET_ACCESS_KEY"]),
+    ):
+        dvc(repo, "remote", "modify", "--local", "store", key, value)
+    for decoy in ("data/decoy.bin", ".venv/lib/marker", "mlruns/0/meta.yaml"):
         (repo / decoy).parent.mkdir(parents=True, exist_ok=True)
         (repo / decoy).write_bytes(b"x" * 1024)
     return repo
 
 
 @pytest.fixture(scope="module")
-def smoke_run(ray_cluster, smoke_project, mlflow_server):
-    """``dpsrgan submit --fetch-outs -- dvc repro``, exactly as a user types it."""
+def pretrain_run(ray_cluster, cluster_project, mlflow_server):
+    """``dpsrgan submit --fetch-outs -- dvc repro pretrain``, exactly as a user types it."""
     env = ray_cluster.env(MLFLOW_TRACKING_URI=mlflow_server.tracking_uri, RAY_ADDRESS="")
     started = time.monotonic()
     done = subprocess.run(
@@ -263,102 +245,153 @@ def smoke_run(ray_cluster, smoke_project, mlflow_server):
             "--",
             "dvc",
             "repro",
+            "pretrain",
         ],
-        cwd=smoke_project,
+        cwd=cluster_project,
         env=env,
         capture_output=True,
         text=True,
-        timeout=540,
+        timeout=900,
     )
     wall = time.monotonic() - started
-    ranks = sorted((smoke_project / "model").glob("rank-*.json")) if done.returncode == 0 else []
-    placement = ", ".join(
-        f"rank {json.loads(r.read_text())['rank']} on node {json.loads(r.read_text())['node_id'][:8]}"
-        for r in ranks
+    workers = train_worker_nodes(ray_cluster)
+    print(
+        f"\n[cluster pretrain] exit {done.returncode} after {wall:.1f}s wall; "
+        f"{len(ray_cluster.alive_nodes())} nodes; train workers on {sorted(n[:8] for n in workers)}",
+        file=sys.stderr,
     )
-    print(f"\n[smoke job] exit {done.returncode} after {wall:.1f}s wall; {placement}", file=sys.stderr)
-    return done, wall
+    return done
+
+
+def train_worker_nodes(cluster) -> list[str]:
+    """The node of every Ray Train worker actor the cluster has run (alive or finished)."""
+    actors = cluster.get("/api/v0/actors?detail=1&limit=1000")["data"]["result"]["result"]
+    return [actor["node_id"] for actor in actors if actor["class_name"] == "RayTrainWorker"]
+
+
+def read_task_nodes(cluster) -> dict[str, set[str]]:
+    """Node ids per Ray Data task that reads files: the Parquet reads and degrade's file reads."""
+    tasks = cluster.get("/api/v0/tasks?detail=1&limit=10000")["data"]["result"]["result"]
+    nodes: dict[str, set[str]] = {}
+    for task in tasks:
+        name = task.get("name") or ""
+        if task.get("node_id") and ("_read_parquet_files" in name or "_read_files" in name):
+            nodes.setdefault(name, set()).add(task["node_id"])
+    return nodes
 
 
 @pytest.mark.slow
-def test_training_job_succeeds_with_workers_on_both_nodes(smoke_run, smoke_project, ray_cluster):
-    done, _ = smoke_run
+def test_pretrain_stage_succeeds_with_a_worker_on_each_node(pretrain_run, cluster_project, ray_cluster):
+    from dpsrgan.checkpoint import load_generator
+
+    done = pretrain_run
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "SUCCEEDED" in done.stderr
-    assert "Running stage 'train'" in done.stdout  # the job's log was streamed here
-    weights = torch.load(smoke_project / "model" / "model.pt", weights_only=True)
-    assert set(weights) == {"weight", "bias"} and weights["weight"].shape == (1, 4)
-    placed = {json.loads((smoke_project / "model" / f"rank-{r}.json").read_text())["node_id"] for r in (0, 1)}
-    assert placed == {node["node_id"] for node in ray_cluster.alive_nodes()}
-    assert len(placed) == 2
+    for stage in ("download", "degrade", "pretrain"):  # the job's log was streamed here
+        assert f"Running stage '{stage}'" in done.stdout, done.stdout[-3000:]
+    generator = load_generator(cluster_project / "models" / "pretrain" / "generator.pt")
+    assert generator.config["channels"] == 8 and generator.config["num_blocks"] == 2
+    history = (cluster_project / "plots" / "pretrain" / "history.csv").read_text().splitlines()
+    assert len(history) == 2  # header + the one epoch
+    nodes = {node["node_id"] for node in ray_cluster.alive_nodes()}
+    assert len(nodes) == 2
+    assert set(train_worker_nodes(ray_cluster)) == nodes
 
 
 @pytest.mark.slow
-def test_checkpoints_live_in_shared_storage(smoke_run, s3_server):
-    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket="smoke-ray").get("Contents", [])]
-    names = {key.rsplit("/", 1)[-1] for key in keys}
-    assert {"model.pt", "rank-0.json", "rank-1.json"} <= names, keys
+def test_data_is_read_on_the_node_that_holds_it(pretrain_run, ray_cluster):
+    """The job's DVC outs exist on the driver's node (the head) only; every file read runs there.
+
+    On this one-host cluster a read on the other node would work by accident, which is why the
+    placement itself is checked: on separate hosts it is the difference between a run and a
+    FileNotFoundError."""
+    assert pretrain_run.returncode == 0
+    head = next(node["node_id"] for node in ray_cluster.alive_nodes() if node["is_head_node"])
+    reads = read_task_nodes(ray_cluster)
+    assert any("_read_parquet_files" in name for name in reads), reads  # train/valid shards
+    assert any("_read_files" in name for name in reads), reads  # degrade's photos
+    assert {name: nodes for name, nodes in reads.items() if nodes != {head}} == {}
 
 
 @pytest.mark.slow
-def test_outs_come_back_through_the_dvc_remote(smoke_run, smoke_project, s3_server):
-    lock = yaml.safe_load((smoke_project / "dvc.lock").read_text())
-    assert lock["stages"]["train"]["outs"][0]["path"] == "model"
-    assert s3_server.client().list_objects_v2(Bucket="smoke-dvc").get("KeyCount", 0) > 0
-    status = _dvc(smoke_project, "status", "--json")
+def test_checkpoints_live_in_shared_storage(pretrain_run, s3_server):
+    assert pretrain_run.returncode == 0
+    keys = [
+        o["Key"] for o in s3_server.client().list_objects_v2(Bucket=BUCKETS["storage"]).get("Contents", [])
+    ]
+    assert [key for key in keys if key.startswith("ray/pretrain-") and "/checkpoint" in key], keys
+
+
+@pytest.mark.slow
+def test_outs_come_back_through_the_dvc_remote(pretrain_run, cluster_project, s3_server):
+    assert pretrain_run.returncode == 0
+    lock = yaml.safe_load((cluster_project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"download", "degrade", "pretrain"}
+    assert s3_server.client().list_objects_v2(Bucket=BUCKETS["remote"]).get("KeyCount", 0) > 0
+    status = dvc(cluster_project, "status", "--json", "pretrain")
     assert json.loads(status.stdout) == {}  # the pulled outs match the cluster's dvc.lock
 
 
 @pytest.mark.slow
-def test_job_package_left_git_data_venv_and_local_config_home(smoke_run, smoke_project):
-    package = set(json.loads((smoke_project / "model" / "package.json").read_text()))
-    assert {"train_job.py", "dvc.yaml", "params.yaml", ".dvc"} <= package
-    assert not package & {".git", ".venv", "data", "mlruns", "model"}
-    # The job's .dvc/config.local is the one cluster_job wrote, not ours with the keys.
-    assert "no_scm" in (smoke_project / "model" / "config-local.txt").read_text()
-    assert TEST_AWS_ENV["AWS_ACCESS_KEY_ID"] not in (smoke_project / "model" / "config-local.txt").read_text()
+def test_job_package_left_git_data_venv_and_local_config_home(pretrain_run, ray_cluster):
+    """What Ray unpacked on the nodes: the code and the DVC config, nothing large or secret."""
+    assert pretrain_run.returncode == 0
+    packages = [
+        path
+        for node_dir in ray_cluster.node_dirs
+        for path in node_dir.glob("session_*/runtime_resources/working_dir_files/*")
+        if (path / "dvc.yaml").is_file()
+    ]
+    assert packages
+    for package in packages:
+        top = {path.name for path in package.iterdir()}
+        assert {"dpsrgan", "pipelines", "params.yaml", "dvc.yaml", ".dvc"} <= top
+        assert not top & {".git", ".venv", "data", "mlruns", "models"}
+        assert not (package / ".dvc" / "config.local").exists()
 
 
 @pytest.mark.slow
-def test_run_lands_on_the_shared_tracking_server(smoke_run, smoke_project, mlflow_server):
+def test_run_lands_on_the_shared_tracking_server(pretrain_run, cluster_project, mlflow_server):
     from mlflow.tracking import MlflowClient
 
+    assert pretrain_run.returncode == 0
     client = MlflowClient(mlflow_server.tracking_uri)
-    experiment = client.get_experiment_by_name("cluster-smoke")
+    experiment = client.get_experiment_by_name("cluster-pipeline")
     runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 1
+    assert [run.data.tags["stage"] for run in runs] == ["pretrain"]
     run = runs[0]
-    assert run.data.params == {"steps": "3", "num_workers": "2"}
-    assert run.data.tags["git_commit"] == _git(smoke_project, "rev-parse", "HEAD").strip()
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.pt"]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.channels"] == "8"
+    assert run.data.tags["lineage.git_commit"] == git(cluster_project, "rev-parse", "HEAD").strip()
+    assert "train/loss_pixel" in run.data.metrics or any(k.startswith("train/") for k in run.data.metrics)
 
 
 @pytest.mark.slow
 def test_no_credentials_in_cluster_logs_job_log_lock_or_mlflow(
-    smoke_run, smoke_project, ray_cluster, mlflow_server
+    pretrain_run, cluster_project, ray_cluster, mlflow_server
 ):
     from mlflow.tracking import MlflowClient
 
-    done, _ = smoke_run
     leaks = find_secrets(
         [
             *ray_cluster.node_dirs,
-            smoke_project / "dvc.lock",
-            smoke_project / "params.yaml",
-            smoke_project / "model",
+            cluster_project / "dvc.lock",
+            cluster_project / "params.yaml",
+            cluster_project / "models",
+            cluster_project / "metrics",
         ],
         SECRETS,
     )
     assert leaks == [], leaks
-    assert not [s for s in SECRETS if s in done.stdout or s in done.stderr]
+    assert not [s for s in SECRETS if s in pretrain_run.stdout or s in pretrain_run.stderr]
     client = MlflowClient(mlflow_server.tracking_uri)
-    for run in client.search_runs([client.get_experiment_by_name("cluster-smoke").experiment_id]):
+    for run in client.search_runs([client.get_experiment_by_name("cluster-pipeline").experiment_id]):
         shown = json.dumps({"params": run.data.params, "tags": run.data.tags})
         assert not [s for s in SECRETS if s in shown]
 
 
 @pytest.mark.slow
-def test_failed_job_gives_a_nonzero_exit_and_its_status(ray_cluster, smoke_project):
+def test_failed_job_gives_a_nonzero_exit_and_its_status(ray_cluster, cluster_project):
     done = subprocess.run(
         [
             sys.executable,
@@ -372,7 +405,7 @@ def test_failed_job_gives_a_nonzero_exit_and_its_status(ray_cluster, smoke_proje
             "-c",
             "import sys; print('about to fail'); sys.exit(3)",
         ],
-        cwd=smoke_project,
+        cwd=cluster_project,
         env=ray_cluster.env(RAY_ADDRESS=""),
         capture_output=True,
         text=True,
@@ -384,11 +417,11 @@ def test_failed_job_gives_a_nonzero_exit_and_its_status(ray_cluster, smoke_proje
 
 
 @pytest.mark.slow
-def test_a_client_without_the_cluster_token_is_refused(ray_cluster, smoke_project):
+def test_a_client_without_the_cluster_token_is_refused(ray_cluster, cluster_project):
     env = {k: v for k, v in ray_cluster.env().items() if k != "RAY_AUTH_TOKEN"}
     done = subprocess.run(
         [sys.executable, "-m", "dpsrgan.cli", "submit", "--address", ray_cluster.address, "--", "echo", "hi"],
-        cwd=smoke_project,
+        cwd=cluster_project,
         env={**env, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""},
         capture_output=True,
         text=True,
