@@ -10,8 +10,8 @@ Run by Ray as the job's entrypoint, in the job's unpacked working directory (the
 2. runs ``dvc repro --pull`` without git (``core.no_scm``): unchanged upstream outs come from
    the DVC remote, never from the job package;
 3. runs ``dvc push``, so the new outs are in the remote;
-4. prints ``dvc.lock`` as one marked log line (:func:`dpsrgan.submit.encode_lock`) that the
-   submitting ``dpsrgan submit --fetch-outs`` turns back into its local ``dvc.lock`` before
+4. prints ``dvc.lock`` and the uncached outs as one marked log line (:mod:`dpsrgan.job_results`)
+   that the submitting ``dpsrgan submit --fetch-outs`` writes into its checkout before
    ``dvc pull``.
 
 The scratch copy is removed on success and kept (its path logged) on failure.
@@ -27,7 +27,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from dpsrgan.submit import encode_lock, stage_targets
+from dpsrgan import job_results
+from dpsrgan.submit import stage_targets
 
 logger = logging.getLogger("dpsrgan.cluster_job")
 
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _dvc(["config", "--local", "core.no_scm", "true"], scratch)
     _dvc(["repro", "--pull", *repro_args], scratch)
     _dvc(["push", *stage_targets(repro_args)], scratch)
-    print(encode_lock((scratch / "dvc.lock").read_bytes()), flush=True)
+    print(job_results.encode(job_results.collect(scratch)), flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

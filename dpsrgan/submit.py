@@ -18,19 +18,18 @@ project's rules built in:
   metadata and ``DPSRGAN_GIT_COMMIT`` / ``DPSRGAN_GIT_DIRTY``, since ``.git`` stays home.
 * **Results come back.** Checkpoints live in ``ray.storage_path`` and runs on the shared MLflow
   server (``MLFLOW_TRACKING_URI`` is forwarded). ``dvc repro`` runs on the cluster through
-  :mod:`dpsrgan.cluster_job`: deps come from the DVC remote, outs go back to it, and
-  ``dvc.lock`` comes back through the job log. With ``fetch_outs`` the local ``dvc.lock`` is
-  replaced by it and ``dvc pull`` checks the outs out, as if ``dvc repro`` had run here.
+  :mod:`dpsrgan.cluster_job`: deps come from the DVC remote, cached outs go back to it, and
+  ``dvc.lock`` with the uncached outs (metrics, plots) comes back through the job log
+  (:mod:`dpsrgan.job_results`). With ``fetch_outs`` those are written here and ``dvc pull``
+  checks the cached outs out, as if ``dvc repro`` had run here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import configparser
 import datetime as dt
 import getpass
-import gzip
 import logging
 import os
 import re
@@ -48,7 +47,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from dpsrgan.atomic_io import write_bytes_atomic
+from dpsrgan import job_results
 from dpsrgan.errors import DpsrganError
 from dpsrgan.provenance import COMMIT_ENV, DIRTY_ENV, git_provenance
 
@@ -70,7 +69,7 @@ JOB_EXCLUDES: tuple[str, ...] = (
     "*.egg-info",
     "/data",
     "/models",
-    "/outputs",
+    "/outputs/ray",  # local Ray Train storage (checkpoints)
     "/mlruns",
     "/mlartifacts",
     "/mlflow.db",
@@ -93,9 +92,6 @@ FORWARDED_ENV: tuple[str, ...] = (
 
 # Names that look like credentials are never forwarded, even when asked for with --env.
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
-
-LOCK_MARKER = "DPSRGAN_DVC_LOCK "
-"""Prefix of the job-log line that carries the cluster's new ``dvc.lock`` (gzip + base64)."""
 
 _TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
@@ -174,23 +170,13 @@ def forwarded_env(environ: Mapping[str, str], extra_names: Sequence[str] = ()) -
 
 
 def dvc_out_excludes(repo_root: Path) -> list[str]:
-    """Anchored excludes for every out, metric and plot path declared in ``dvc.yaml``.
+    """Anchored excludes for the cached outs declared in ``dvc.yaml``.
 
-    Stage products reach the cluster through the DVC remote (``dvc repro --pull``), so a
-    local copy of them must not ride along in the job package. Templated paths are skipped.
+    They reach the cluster through the DVC remote (``dvc repro --pull``), so a local copy must
+    not ride along in the job package. Uncached outs (metrics, small plots) do ride along, as
+    git would carry them: without them ``dvc repro`` would re-run their unchanged stages.
     """
-    dvc_yaml = repo_root / "dvc.yaml"
-    if not dvc_yaml.is_file():
-        return []
-    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
-    paths: list[str] = []
-    for stage in stages.values():
-        for key in ("outs", "metrics", "plots"):
-            for entry in (stage or {}).get(key) or []:
-                path = next(iter(entry)) if isinstance(entry, dict) else entry
-                if isinstance(path, str) and "${" not in path:
-                    paths.append("/" + path.strip("/"))
-    return sorted(set(paths))
+    return ["/" + path for path in job_results.cached_out_paths(repo_root)]
 
 
 def build_runtime_env(
@@ -232,22 +218,8 @@ def new_submission_id() -> str:
     return f"dpsrgan-{stamp}-{secrets.token_hex(3)}"
 
 
-def encode_lock(lock: bytes) -> str:
-    """The log line that carries ``dvc.lock`` back to the submitting machine."""
-    return LOCK_MARKER + base64.b64encode(gzip.compress(lock, mtime=0)).decode("ascii")
-
-
-def decode_lock(logs: str) -> bytes | None:
-    """The last ``dvc.lock`` carried in ``logs`` (see :func:`encode_lock`), or None."""
-    found = None
-    for line in logs.splitlines():
-        if line.startswith(LOCK_MARKER):
-            found = gzip.decompress(base64.b64decode(line[len(LOCK_MARKER) :].strip()))
-    return found
-
-
 class _LineFilter:
-    """Re-chunks streamed log text into whole lines and drops the ``dvc.lock`` carrier line."""
+    """Re-chunks streamed log text into whole lines and drops the results carrier line."""
 
     def __init__(self, write: Callable[[str], Any]) -> None:
         self._write = write
@@ -256,11 +228,11 @@ class _LineFilter:
     def feed(self, chunk: str) -> None:
         *lines, self._pending = (self._pending + chunk).split("\n")
         for line in lines:
-            if not line.startswith(LOCK_MARKER):
+            if not line.startswith(job_results.MARKER):
                 self._write(line + "\n")
 
     def close(self) -> None:
-        if self._pending and not self._pending.startswith(LOCK_MARKER):
+        if self._pending and not self._pending.startswith(job_results.MARKER):
             self._write(self._pending)
         self._pending = ""
 
@@ -296,10 +268,10 @@ def stage_targets(repro_args: Sequence[str]) -> list[str]:
     return ["--with-deps", *targets] if targets else []
 
 
-def fetch_outs(repo_root: Path, lock: bytes, repro_args: Sequence[str]) -> None:
-    """Install the cluster's ``dvc.lock`` here and check out the outs of the stages it ran from
-    the DVC remote (not every stage's: those that never ran have nothing to pull)."""
-    write_bytes_atomic(repo_root / "dvc.lock", lock)
+def fetch_outs(repo_root: Path, results: Mapping[str, bytes], repro_args: Sequence[str]) -> None:
+    """Install the job's ``dvc.lock`` and uncached outs here, then check out the cached outs of
+    the stages it ran from the DVC remote (not every stage's: one that never ran has none)."""
+    job_results.install(repo_root, results)
     done = subprocess.run([sys.executable, "-m", "dvc", "pull", *stage_targets(repro_args)], cwd=repo_root)
     if done.returncode != 0:
         raise DpsrganError(
@@ -412,9 +384,9 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
         return 1
     logger.info("job %s SUCCEEDED", job_id)
     if request.fetch_outs:
-        lock = decode_lock(client.get_job_logs(job_id))
-        if lock is None:
+        results = job_results.decode(client.get_job_logs(job_id))
+        if results is None:
             raise DpsrganError(f"job {job_id} succeeded but its log carries no dvc.lock; see {follow}")
-        fetch_outs(request.repo_root, lock, request.command[2:])
+        fetch_outs(request.repo_root, results, request.command[2:])
         logger.info("dvc.lock updated and outs pulled from the DVC remote")
     return 0

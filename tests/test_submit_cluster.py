@@ -25,14 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dpsrgan import job_results
 from dpsrgan.errors import DpsrganError
 from dpsrgan.submit import (
     FORWARDED_ENV,
     JOB_EXCLUDES,
     _LineFilter,
     build_runtime_env,
-    decode_lock,
-    encode_lock,
     forwarded_env,
     job_entrypoint,
     require_dvc_remote,
@@ -118,17 +117,28 @@ def test_dvc_repro_needs_a_committed_default_remote(tmp_path):
     assert require_dvc_remote(tmp_path) == "store"
 
 
-def test_lock_travels_in_one_log_line_that_the_stream_hides():
-    lock = b"schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n"
-    logs = f"training...\n{encode_lock(lock)}\ndone\n"
-    assert decode_lock(logs) == lock
-    assert decode_lock("no marker here\n") is None
+def test_results_travel_in_one_log_line_that_the_stream_hides():
+    results = {"dvc.lock": b"schema: '2.0'\nstages: {}\n", "metrics/pretrain.json": b'{"psnr_y": 30.1}'}
+    logs = f"training...\n{job_results.encode(results)}\ndone\n"
+    assert job_results.decode(logs) == results
+    assert job_results.decode("no marker here\n") is None
     shown: list[str] = []
     lines = _LineFilter(shown.append)
     for start in range(0, len(logs), 7):  # chunk boundaries fall inside lines
         lines.feed(logs[start : start + 7])
     lines.close()
     assert "".join(shown) == "training...\ndone\n"
+
+
+def test_results_from_a_job_log_write_only_declared_uncached_outs(tmp_path):
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
+    job_results.install(tmp_path, {"dvc.lock": b"x", "metrics/pretrain.json": b"{}"})
+    assert (tmp_path / "metrics" / "pretrain.json").read_bytes() == b"{}"
+    for hostile in ("../escape.txt", "models/pretrain/generator.pt", "/etc/passwd"):
+        with pytest.raises(DpsrganError, match="not uncached outs in dvc.yaml"):
+            job_results.install(tmp_path, {"dvc.lock": b"y", hostile: b"z"})
+    assert (tmp_path / "dvc.lock").read_bytes() == b"x"  # a refused bundle writes nothing
+    assert not (tmp_path.parent / "escape.txt").exists()
 
 
 def test_job_package_of_this_repo_is_small_and_leaves_data_and_secrets_home(tmp_path):
@@ -143,7 +153,10 @@ def test_job_package_of_this_repo_is_small_and_leaves_data_and_secrets_home(tmp_
     names = zipfile.ZipFile(package).namelist()
     top = {name.split("/")[0] for name in names}
     assert {"dpsrgan", "pipelines", "params.yaml"} <= top
-    assert not top & {".git", ".venv", "data", "models", "outputs", "mlruns"}
+    assert not top & {".git", ".venv", "data", "models", "mlruns"}
+    assert not [n for n in names if n.startswith("outputs/ray/")]  # local checkpoints
+    cached = set(job_results.cached_out_paths(REPO))
+    assert "models/pretrain/generator.pt" in cached and not cached & set(names)
     assert not [n for n in names if n.startswith((".dvc/cache/", ".dvc/tmp/")) or n == ".dvc/config.local"]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "dpsrgan/data/__init__.py" in names  # "/data" is anchored at the root
@@ -291,8 +304,10 @@ def test_pretrain_stage_succeeds_with_a_worker_on_each_node(pretrain_run, cluste
         assert f"Running stage '{stage}'" in done.stdout, done.stdout[-3000:]
     generator = load_generator(cluster_project / "models" / "pretrain" / "generator.pt")
     assert generator.config["channels"] == 8 and generator.config["num_blocks"] == 2
+    # Uncached outs (in git, not in the DVC remote) came back through the job log.
     history = (cluster_project / "plots" / "pretrain" / "history.csv").read_text().splitlines()
     assert len(history) == 2  # header + the one epoch
+    assert json.loads((cluster_project / "metrics" / "pretrain.json").read_text())["epochs"] == 1
     nodes = {node["node_id"] for node in ray_cluster.alive_nodes()}
     assert len(nodes) == 2
     assert set(train_worker_nodes(ray_cluster)) == nodes
