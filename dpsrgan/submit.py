@@ -76,6 +76,7 @@ JOB_EXCLUDES: tuple[str, ...] = (
     "/dvc_plots",
     "/.ray",
     "/benchmarks/results",
+    "/tests",  # not run on a cluster; its fixtures hold dummy credentials a leak scan would flag
     "/infra/ray/.build",
 )
 
