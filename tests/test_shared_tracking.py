@@ -6,7 +6,7 @@ PostgreSQL (Debian's server, tests/fixtures/postgres.py), artefacts in S3 (moto 
 the admin account and the database password from the environment — as docker-compose.yml
 wires it. Clients talk to it without any S3 credentials: artefacts are proxied by the server.
 
-The registry steps use MlflowClient directly; the lead will switch them to ``dpsrgan promote``.
+The promotion goes through ``dpsrgan promote``, as a user would run it against the shared server.
 """
 
 from __future__ import annotations
@@ -149,11 +149,15 @@ def test_run_artifact_model_version_and_aliases_through_the_server(
     version = client.create_model_version(
         "dpsrgan-shared", source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
     ).version
-    client.set_registered_model_alias("dpsrgan-shared", "challenger", version)
+    client.set_registered_model_alias("dpsrgan-shared", "challenger", version)  # as the register stage
     assert client.get_model_version_by_alias("dpsrgan-shared", "challenger").run_id == run.info.run_id
-    client.set_registered_model_alias("dpsrgan-shared", "champion", version)  # the promotion
-    client.delete_registered_model_alias("dpsrgan-shared", "challenger")
-    assert client.get_registered_model("dpsrgan-shared").aliases == {"champion": version}
+    promote = [sys.executable, "-m", "dpsrgan.cli", "promote", "--name", "dpsrgan-shared"]
+    gate = ["--tracking-uri", tracking_server.uri, "--absolute", "psnr_y=20"]
+    done = subprocess.run([*promote, *gate], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert client.get_model_version_by_alias("dpsrgan-shared", "champion").version == version
+    tags = client.get_model_version("dpsrgan-shared", version).tags
+    assert tags["promotion.decision"] == "promoted" and tags["promotion.value.psnr_y"] == "27.5"
 
     # Where it all went: the run in PostgreSQL, the artefact in S3 (written by the server).
     with postgres.connect("mlflow") as connection, connection.cursor() as cursor:
