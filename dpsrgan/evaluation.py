@@ -114,7 +114,14 @@ class BatchEvaluator:
     object for the in-process path and for the sample grid.
     """
 
-    def __init__(self, generators: Mapping[str, torch.nn.Module], settings: EvalSettings) -> None:
+    def __init__(self, generators: Mapping[str, torch.nn.Module] | Any, settings: EvalSettings) -> None:
+        """``generators``: per method, or (Ray path) an ObjectRef to that mapping, which keeps the
+        actor's constructor arguments small: Ray refuses to restart an actor whose large
+        arguments it had to store, and says so at ERROR level."""
+        if not isinstance(generators, Mapping):
+            import ray
+
+            generators = ray.get(generators)
         self.settings = settings
         self.upscalers = {
             method: Upscaler.prepare(generator, tile=settings.tile, device=settings.device, precision="fp32")
@@ -240,17 +247,18 @@ def evaluate_split(
     if use_ray:
         import ray.data
 
-        from dpsrgan.data.placement import read_local_parquet, this_node
+        from dpsrgan.data.placement import SPREAD, read_local_parquet, this_node
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         dataset = read_local_parquet(shards, ["id", "hr", "lr"], node_id=this_node(), num_cpus=cpus_per_read)
         results = dataset.map_batches(
             BatchEvaluator,
-            fn_constructor_kwargs={"generators": generators, "settings": settings},
+            fn_constructor_kwargs={"generators": ray.put(generators), "settings": settings},
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus_per_actor,
+            **SPREAD,
         )
         frame = results.to_pandas()
     else:

@@ -326,6 +326,8 @@ def test_data_is_read_on_the_node_that_holds_it(pretrain_run, ray_cluster):
     assert any("_read_parquet_files" in name for name in reads), reads  # train/valid shards
     assert any("_read_files" in name for name in reads), reads  # degrade's photos
     assert {name: nodes for name, nodes in reads.items() if nodes != {head}} == {}
+    # The work after a read is not fused into it, or it would inherit the pin and run on the head.
+    assert [name for name in reads if "->" in name] == []
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as pads
 
-from dpsrgan.data.placement import read_local_parquet
+from dpsrgan.data.placement import SPREAD, read_local_parquet
 from dpsrgan.data.shards import decode_png, shard_paths
 from dpsrgan.errors import DpsrganError
 
@@ -62,7 +62,7 @@ def train_dataset(split_dir: str | Path, *, node_id: str | None, num_cpus: float
     _require_split(split_dir)
     dataset = read_local_parquet(shard_paths(split_dir), ["hr", "lr"], node_id=node_id, num_cpus=num_cpus)
     return dataset.randomize_block_order().map_batches(
-        _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS, num_cpus=num_cpus
+        _decode_pairs, batch_format="numpy", batch_size=DECODE_BATCH_ROWS, num_cpus=num_cpus, **SPREAD
     )
 
 

@@ -95,7 +95,7 @@ def ray_map_batches(
     """
     import ray
 
-    from dpsrgan.data.placement import read_options, this_node
+    from dpsrgan.data.placement import SPREAD, read_options, this_node
 
     connected_here = not ray.is_initialized()
     if connected_here:
@@ -113,7 +113,9 @@ def ray_map_batches(
                 batch_format="numpy",
                 **read_options(this_node(), cpus_per_read),
             )
-            .map_batches(fn, fn_kwargs=fn_kwargs, batch_size=batch_size, batch_format="numpy", num_cpus=1)
+            .map_batches(
+                fn, fn_kwargs=fn_kwargs, batch_size=batch_size, batch_format="numpy", num_cpus=1, **SPREAD
+            )
         )
         yield from dataset.iter_rows()
     finally:

@@ -40,6 +40,12 @@ def read_options(node_id: str | None, num_cpus: float) -> dict[str, Any]:
     return options
 
 
+SPREAD: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
+"""Remote args for the work that follows a pinned read. Without a scheduling strategy of its own,
+Ray Data fuses a map into the read before it when their CPUs match, and the fused task inherits
+the read's node label: the heavy work would all run on the one node that holds the files."""
+
+
 def read_local_parquet(paths: Sequence[Path], columns: Sequence[str], *, node_id: str | None, num_cpus: float):
     """A Ray Dataset of ``columns`` from local Parquet files: one task per file, on ``node_id``.
 
