@@ -114,14 +114,7 @@ class BatchEvaluator:
     object for the in-process path and for the sample grid.
     """
 
-    def __init__(self, generators: Mapping[str, torch.nn.Module] | Any, settings: EvalSettings) -> None:
-        """``generators``: per method, or (Ray path) an ObjectRef to that mapping, which keeps the
-        actor's constructor arguments small: Ray refuses to restart an actor whose large
-        arguments it had to store, and says so at ERROR level."""
-        if not isinstance(generators, Mapping):
-            import ray
-
-            generators = ray.get(generators)
+    def __init__(self, generators: Mapping[str, torch.nn.Module], settings: EvalSettings) -> None:
         self.settings = settings
         self.upscalers = {
             method: Upscaler.prepare(generator, tile=settings.tile, device=settings.device, precision="fp32")
@@ -253,11 +246,15 @@ def evaluate_split(
         dataset = read_local_parquet(shards, ["id", "hr", "lr"], node_id=this_node(), num_cpus=cpus_per_read)
         results = dataset.map_batches(
             BatchEvaluator,
-            fn_constructor_kwargs={"generators": ray.put(generators), "settings": settings},
+            fn_constructor_kwargs={"generators": generators, "settings": settings},
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus_per_actor,
+            # A lost actor fails the stage (dvc repro re-runs it) instead of being restarted:
+            # Ray keeps a map actor's constructor arguments in the object store and, for a
+            # restartable actor, logs an ERROR that a restart could find them gone.
+            max_restarts=0,
             **SPREAD,
         )
         frame = results.to_pandas()
