@@ -283,6 +283,25 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
 # --- the sweep ------------------------------------------------------------------------------------
 
 
+TUNE_COPIED_CREDENTIALS = frozenset(
+    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"}
+)
+"""What Ray Tune copies from the driver's environment into every trial actor's runtime env."""
+
+
+def keep_credentials_out_of_trial_env() -> None:
+    """Stop Ray Tune from putting AWS credentials into the trials' runtime env.
+
+    Ray writes every runtime env, ``env_vars`` included, in plain text to
+    ``runtime_env_agent.log`` on each node (tests/test_submit_cluster.py found the test keys
+    there). Trials get credentials as every other Ray worker does: from their node (an instance
+    profile, the environment of ``ray start``; a local Ray inherits this process's).
+    """
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = class_cache.ENV_VARS_TO_PROPAGATE - TUNE_COPIED_CREDENTIALS
+
+
 @contextmanager
 def tune_ray_runtime(ray_params: Any) -> Iterator[str]:
     """:func:`dpsrgan.training.trainer.ray_runtime`, except that a *local* Ray is started here
@@ -503,6 +522,7 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
             storage_path, filesystem = storage_target(params.ray)
             from ray.tune.search.basic_variant import BasicVariantGenerator
 
+            keep_credentials_out_of_trial_env()
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(run_trial, context=context), {"cpu": tp.cpus_per_trial}

@@ -4,10 +4,11 @@ One cluster for the module (tests/fixtures/cluster.py): a head and a joined node
 token auth, the nodes holding the S3 credentials as an instance profile would. The job is this
 repository's own pipeline — a clone with its photos, DVC remote and Ray storage in S3 (moto) and
 a shrunken generator — and its MLflow run goes to a real tracking server. It is submitted the
-way a user would, ``dpsrgan submit --fetch-outs -- dvc repro pretrain``, with the test
+way a user would, ``dpsrgan submit --fetch-outs -- dvc repro train_gan``, with the test
 credentials in the submitting environment and in ``.dvc/config.local``: neither may reach the
-cluster. The cluster runs download, degrade (Ray Data) and pretrain (Ray Train, a worker per
-node); the outs come back through the DVC remote.
+cluster. The cluster runs download, degrade (Ray Data), pretrain (Ray Train, a worker per node),
+tune (Ray Tune trials, each a Ray Train run) and train_gan; the outs come back through the DVC
+remote and the job's log.
 
 The fast tests at the top check the submission rules without a cluster, using Ray's own
 packaging code on this repository.
@@ -194,14 +195,20 @@ def test_unreachable_job_server_is_a_one_line_error(tmp_path):
 # ----------------------------------------------------------------------------- on the cluster
 
 # The real pipeline, shrunk: one photo per split, a generator with 8 channels and 2 blocks, one
-# epoch. 0.6 CPU per worker on 1-CPU nodes places exactly one worker on each node; the 0.4 CPU
-# left on each is what Ray Data's reads and decodes may ask for.
+# epoch of two steps, two tune trials. 0.6 CPU per worker on 1-CPU nodes places exactly one
+# worker on each node. The head must still fit a read (0.1) beside whatever lands there: a
+# worker (0.6) and a tune trial's driver (0.3).
+TINY_STEPS = {"epochs": 1, "batch_size": 2, "steps_per_epoch": 2, "precision": "fp32"}
 TINY_PIPELINE = {
     "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
-    "pretrain": {"epochs": 1, "batch_size": 2, "steps_per_epoch": 2, "precision": "fp32"},
-    "ray": {"num_workers": 2, "cpus_per_worker": 0.6, "cpus_per_data_task": 0.2, "max_failures": 0},
+    "loss": {"vgg_weights": "random", "vgg_layer": "relu2_2"},
+    "pretrain": TINY_STEPS,
+    "gan": TINY_STEPS,
+    "tune": {"num_samples": 2, "epochs": 1, "cpus_per_trial": 0.3, "max_concurrent_trials": 1},
+    "ray": {"num_workers": 2, "cpus_per_worker": 0.6, "cpus_per_data_task": 0.1, "max_failures": 0},
     "mlflow": {"experiment": "cluster-pipeline"},
 }
+STAGES_RUN = ("download", "degrade", "pretrain", "tune", "train_gan")
 BUCKETS = {"source": "cluster-source", "remote": "cluster-dvc", "storage": "cluster-ray"}
 
 
@@ -242,8 +249,8 @@ def cluster_project(tmp_path_factory, s3_server):
 
 
 @pytest.fixture(scope="module")
-def pretrain_run(ray_cluster, cluster_project, mlflow_server):
-    """``dpsrgan submit --fetch-outs -- dvc repro pretrain``, exactly as a user types it."""
+def cluster_run(ray_cluster, cluster_project, mlflow_server):
+    """``dpsrgan submit --fetch-outs -- dvc repro train_gan``, exactly as a user types it."""
     env = ray_cluster.env(MLFLOW_TRACKING_URI=mlflow_server.tracking_uri, RAY_ADDRESS="")
     started = time.monotonic()
     done = subprocess.run(
@@ -258,7 +265,7 @@ def pretrain_run(ray_cluster, cluster_project, mlflow_server):
             "--",
             "dvc",
             "repro",
-            "pretrain",
+            "train_gan",
         ],
         cwd=cluster_project,
         env=env,
@@ -269,7 +276,7 @@ def pretrain_run(ray_cluster, cluster_project, mlflow_server):
     wall = time.monotonic() - started
     workers = train_worker_nodes(ray_cluster)
     print(
-        f"\n[cluster pretrain] exit {done.returncode} after {wall:.1f}s wall; "
+        f"\n[cluster train_gan] exit {done.returncode} after {wall:.1f}s wall; "
         f"{len(ray_cluster.alive_nodes())} nodes; train workers on {sorted(n[:8] for n in workers)}",
         file=sys.stderr,
     )
@@ -294,16 +301,18 @@ def read_task_nodes(cluster) -> dict[str, set[str]]:
 
 
 @pytest.mark.slow
-def test_pretrain_stage_succeeds_with_a_worker_on_each_node(pretrain_run, cluster_project, ray_cluster):
+def test_training_stages_succeed_with_a_worker_on_each_node(cluster_run, cluster_project, ray_cluster):
     from dpsrgan.checkpoint import load_generator
 
-    done = pretrain_run
+    done = cluster_run
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "SUCCEEDED" in done.stderr
-    for stage in ("download", "degrade", "pretrain"):  # the job's log was streamed here
+    for stage in STAGES_RUN:  # the job's log was streamed here
         assert f"Running stage '{stage}'" in done.stdout, done.stdout[-3000:]
-    generator = load_generator(cluster_project / "models" / "pretrain" / "generator.pt")
-    assert generator.config["channels"] == 8 and generator.config["num_blocks"] == 2
+    for stage in ("pretrain", "gan"):
+        generator = load_generator(cluster_project / "models" / stage / "generator.pt")
+        assert generator.config["channels"] == 8 and generator.config["num_blocks"] == 2
+    assert json.loads((cluster_project / "outputs" / "tune" / "best.json").read_text())["adv_weight"] > 0
     # Uncached outs (in git, not in the DVC remote) came back through the job log.
     history = (cluster_project / "plots" / "pretrain" / "history.csv").read_text().splitlines()
     assert len(history) == 2  # header + the one epoch
@@ -314,13 +323,13 @@ def test_pretrain_stage_succeeds_with_a_worker_on_each_node(pretrain_run, cluste
 
 
 @pytest.mark.slow
-def test_data_is_read_on_the_node_that_holds_it(pretrain_run, ray_cluster):
+def test_data_is_read_on_the_node_that_holds_it(cluster_run, ray_cluster):
     """The job's DVC outs exist on the driver's node (the head) only; every file read runs there.
 
     On this one-host cluster a read on the other node would work by accident, which is why the
     placement itself is checked: on separate hosts it is the difference between a run and a
     FileNotFoundError."""
-    assert pretrain_run.returncode == 0
+    assert cluster_run.returncode == 0
     head = next(node["node_id"] for node in ray_cluster.alive_nodes() if node["is_head_node"])
     reads = read_task_nodes(ray_cluster)
     assert any("_read_parquet_files" in name for name in reads), reads  # train/valid shards
@@ -331,28 +340,29 @@ def test_data_is_read_on_the_node_that_holds_it(pretrain_run, ray_cluster):
 
 
 @pytest.mark.slow
-def test_checkpoints_live_in_shared_storage(pretrain_run, s3_server):
-    assert pretrain_run.returncode == 0
+def test_checkpoints_live_in_shared_storage(cluster_run, s3_server):
+    assert cluster_run.returncode == 0
     keys = [
         o["Key"] for o in s3_server.client().list_objects_v2(Bucket=BUCKETS["storage"]).get("Contents", [])
     ]
-    assert [key for key in keys if key.startswith("ray/pretrain-") and "/checkpoint" in key], keys
+    for run in ("ray/pretrain-", "ray/gan-", "ray/tune-"):
+        assert [key for key in keys if key.startswith(run) and "/checkpoint" in key], (run, keys)
 
 
 @pytest.mark.slow
-def test_outs_come_back_through_the_dvc_remote(pretrain_run, cluster_project, s3_server):
-    assert pretrain_run.returncode == 0
+def test_outs_come_back_through_the_dvc_remote(cluster_run, cluster_project, s3_server):
+    assert cluster_run.returncode == 0
     lock = yaml.safe_load((cluster_project / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"download", "degrade", "pretrain"}
+    assert set(lock["stages"]) == set(STAGES_RUN)
     assert s3_server.client().list_objects_v2(Bucket=BUCKETS["remote"]).get("KeyCount", 0) > 0
-    status = dvc(cluster_project, "status", "--json", "pretrain")
+    status = dvc(cluster_project, "status", "--json", "train_gan")
     assert json.loads(status.stdout) == {}  # the pulled outs match the cluster's dvc.lock
 
 
 @pytest.mark.slow
-def test_job_package_left_git_data_venv_and_local_config_home(pretrain_run, ray_cluster):
+def test_job_package_left_git_data_venv_and_local_config_home(cluster_run, ray_cluster):
     """What Ray unpacked on the nodes: the code and the DVC config, nothing large or secret."""
-    assert pretrain_run.returncode == 0
+    assert cluster_run.returncode == 0
     packages = [
         path
         for node_dir in ray_cluster.node_dirs
@@ -368,15 +378,15 @@ def test_job_package_left_git_data_venv_and_local_config_home(pretrain_run, ray_
 
 
 @pytest.mark.slow
-def test_run_lands_on_the_shared_tracking_server(pretrain_run, cluster_project, mlflow_server):
+def test_run_lands_on_the_shared_tracking_server(cluster_run, cluster_project, mlflow_server):
     from mlflow.tracking import MlflowClient
 
-    assert pretrain_run.returncode == 0
+    assert cluster_run.returncode == 0
     client = MlflowClient(mlflow_server.tracking_uri)
     experiment = client.get_experiment_by_name("cluster-pipeline")
     runs = client.search_runs([experiment.experiment_id])
-    assert [run.data.tags["stage"] for run in runs] == ["pretrain"]
-    run = runs[0]
+    assert sorted(run.data.tags["stage"] for run in runs) == ["gan", "pretrain", "tune", "tune", "tune"]
+    run = next(run for run in runs if run.data.tags["stage"] == "pretrain")
     assert run.info.status == "FINISHED"
     assert run.data.params["model.channels"] == "8"
     assert run.data.tags["lineage.git_commit"] == git(cluster_project, "rev-parse", "HEAD").strip()
@@ -385,7 +395,7 @@ def test_run_lands_on_the_shared_tracking_server(pretrain_run, cluster_project, 
 
 @pytest.mark.slow
 def test_no_credentials_in_cluster_logs_job_log_lock_or_mlflow(
-    pretrain_run, cluster_project, ray_cluster, mlflow_server
+    cluster_run, cluster_project, ray_cluster, mlflow_server
 ):
     from mlflow.tracking import MlflowClient
 
@@ -400,7 +410,7 @@ def test_no_credentials_in_cluster_logs_job_log_lock_or_mlflow(
         SECRETS,
     )
     assert leaks == [], leaks
-    assert not [s for s in SECRETS if s in pretrain_run.stdout or s in pretrain_run.stderr]
+    assert not [s for s in SECRETS if s in cluster_run.stdout or s in cluster_run.stderr]
     client = MlflowClient(mlflow_server.tracking_uri)
     for run in client.search_runs([client.get_experiment_by_name("cluster-pipeline").experiment_id]):
         shown = json.dumps({"params": run.data.params, "tags": run.data.tags})

@@ -153,3 +153,18 @@ def test_tune_stage_runs_an_asha_sweep_of_ray_train_trials(tmp_path, mlflow_serv
     assert len(children) == 2 and all(run.info.status == "FINISHED" for run in children)
     assert {run.data.tags["tune.status"] for run in children} == set(table["status"])
     assert all("adv_weight" in run.data.params and "objective" in run.data.metrics for run in children)
+
+
+def test_tune_does_not_copy_aws_credentials_into_trial_runtime_envs(monkeypatch):
+    """Ray logs runtime envs on every node; the cluster test greps those logs for the keys."""
+    from ray.tune.execution import class_cache
+
+    from dpsrgan.tuning import TUNE_COPIED_CREDENTIALS, keep_credentials_out_of_trial_env
+
+    monkeypatch.setattr(class_cache, "ENV_VARS_TO_PROPAGATE", class_cache.ENV_VARS_TO_PROPAGATE)
+    assert TUNE_COPIED_CREDENTIALS <= class_cache.ENV_VARS_TO_PROPAGATE  # Ray 2.60 does copy them
+    keep_credentials_out_of_trial_env()
+    assert not TUNE_COPIED_CREDENTIALS & class_cache.ENV_VARS_TO_PROPAGATE
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-in-the-runtime-env")
+    remote = class_cache._ActorClassCache().get(type("Trainable", (), {}))
+    assert "AWS_SECRET_ACCESS_KEY" not in remote._default_options["runtime_env"]["env_vars"]
