@@ -191,7 +191,10 @@ class BatchEvaluator:
 
 
 def load_generators(checkpoints: Mapping[str, str], scale: int) -> dict[str, torch.nn.Module]:
-    """Every method's generator, checked against ``degrade.scale``."""
+    """Every method's generator (both must be given), checked against ``degrade.scale``."""
+    missing = set(("pretrained", "gan")) - set(checkpoints)
+    if missing:
+        raise DpsrganError(f"evaluation needs checkpoints for {sorted(missing)}")
     generators = {}
     for method, path in checkpoints.items():
         generators[method] = load_generator(path)
@@ -215,7 +218,7 @@ def _local_batches(split_dir: Path, batch_size: int) -> Iterator[dict[str, list[
 
 def evaluate_split(
     split_dir: Path,
-    checkpoints: Mapping[str, str],
+    generators: Mapping[str, torch.nn.Module],
     settings: EvalSettings,
     *,
     batch_size: int,
@@ -226,17 +229,13 @@ def evaluate_split(
 ) -> pd.DataFrame:
     """Per-image metrics of every method on one split, long format (one row per image × method).
 
-    ``use_ray``: Ray Data actors (an autoscaling pool of up to ``actors``, ``cpus_per_actor``
-    each) on the Ray the caller initialised, fed by reads of ``cpus_per_read`` on this node;
-    else in this process (tiny runs and tests).
+    ``generators``: from :func:`load_generators`. ``use_ray``: Ray Data actors (an autoscaling
+    pool of up to ``actors``, ``cpus_per_actor`` each) on the Ray the caller initialised, fed by
+    reads of ``cpus_per_read`` on this node; else in this process (tiny runs and tests).
     """
     shards = shard_paths(split_dir)
     if not shards:
         raise DpsrganError(f"{split_dir}: no Parquet shards; run the degrade stage (dvc repro degrade)")
-    missing = set(("pretrained", "gan")) - set(checkpoints)
-    if missing:
-        raise DpsrganError(f"evaluation needs checkpoints for {sorted(missing)}")
-    generators = load_generators(checkpoints, settings.scale)
     if use_ray:
         import ray.data
 
@@ -273,11 +272,11 @@ def evaluate_split(
     return frame.sort_values(["method", "id"], kind="stable").reset_index(drop=True)
 
 
-def parameter_counts(checkpoints: Mapping[str, str]) -> dict[str, int]:
+def parameter_counts(generators: Mapping[str, torch.nn.Module]) -> dict[str, int]:
     """Generator parameter counts per method (bicubic has none)."""
     counts = {"bicubic": 0}
-    for method, path in checkpoints.items():
-        counts[method] = sum(p.numel() for p in load_generator(path).parameters())
+    for method, generator in generators.items():
+        counts[method] = sum(p.numel() for p in generator.parameters())
     return counts
 
 
@@ -408,9 +407,10 @@ def evaluate(
 ) -> EvaluationReport:
     """Per-image metrics (Ray Data or in-process), their summary, the paper-style table and the
     sample grid (the grid re-runs :class:`BatchEvaluator` on the first ``grid_images`` rows)."""
+    generators = load_generators(checkpoints, settings.scale)
     per_image = evaluate_split(
         split_dir,
-        checkpoints,
+        generators,
         settings,
         batch_size=batch_size,
         use_ray=use_ray,
@@ -419,9 +419,7 @@ def evaluate(
         cpus_per_read=cpus_per_read,
     )
     lpips_note = lpips_status()[1] if settings.lpips else "disabled (evaluate.lpips: false)"
-    summary = summarize(per_image, parameter_counts(checkpoints), lpips_note)
-    grid = sample_grid(
-        BatchEvaluator(load_generators(checkpoints, settings.scale), replace(settings, lpips=False)),
-        sample_rows(split_dir, grid_images),
-    )
+    summary = summarize(per_image, parameter_counts(generators), lpips_note)
+    grid_evaluator = BatchEvaluator(generators, replace(settings, lpips=False))
+    grid = sample_grid(grid_evaluator, sample_rows(split_dir, grid_images))
     return EvaluationReport(per_image, summary, paper_table(summary, dataset), grid)

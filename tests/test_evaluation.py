@@ -18,6 +18,7 @@ from dpsrgan.evaluation import (
     EvalSettings,
     bicubic_upscale,
     evaluate_split,
+    load_generators,
     lpips_status,
     paper_table,
     summarize,
@@ -42,7 +43,8 @@ def data(tmp_path_factory):
 
 def test_per_image_rows_match_the_metrics_module(data):
     root, checkpoints = data
-    frame = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=2, use_ray=False)
+    generators = load_generators(checkpoints, SETTINGS.scale)
+    frame = evaluate_split(root / "processed" / "test", generators, SETTINGS, batch_size=2, use_ray=False)
     assert len(frame) == 5 * len(METHODS)
     assert list(frame["method"].unique()) == list(METHODS)
     first = next(read_split(root / "processed" / "test"))
@@ -58,7 +60,8 @@ def test_per_image_rows_match_the_metrics_module(data):
 
 def test_summary_and_table_carry_paper_numbers_and_the_lpips_note(data):
     root, checkpoints = data
-    frame = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=4, use_ray=False)
+    generators = load_generators(checkpoints, SETTINGS.scale)
+    frame = evaluate_split(root / "processed" / "test", generators, SETTINGS, batch_size=4, use_ray=False)
     summary = summarize(frame, {"bicubic": 0, "pretrained": 12195, "gan": 12195}, "skipped: no weights here")
     assert summary["test_images"] == 5 and summary["gan"]["num_params"] == 12195
     assert set(summary["gan"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "ms_per_image"}
@@ -78,15 +81,10 @@ def test_lpips_is_detected_not_downloaded(monkeypatch, tmp_path):
 def test_scale_mismatch_and_missing_shards_are_user_errors(data, tmp_path):
     root, checkpoints = data
     with pytest.raises(DpsrganError, match="upscales x4, but degrade.scale is 2"):
-        evaluate_split(
-            root / "processed" / "test",
-            checkpoints,
-            EvalSettings(scale=2, crop_border=2),
-            batch_size=2,
-            use_ray=False,
-        )
+        load_generators(checkpoints, 2)
+    generators = load_generators(checkpoints, SETTINGS.scale)
     with pytest.raises(DpsrganError, match="no Parquet shards"):
-        evaluate_split(tmp_path, checkpoints, SETTINGS, batch_size=2, use_ray=False)
+        evaluate_split(tmp_path, generators, SETTINGS, batch_size=2, use_ray=False)
 
 
 @pytest.mark.slow
@@ -124,7 +122,8 @@ def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path):
     )
     assert code == 0
     ray_rows = pd.read_csv(out / "per_image.csv")
-    local = evaluate_split(root / "processed" / "test", checkpoints, SETTINGS, batch_size=3, use_ray=False)
+    generators = load_generators(checkpoints, SETTINGS.scale)
+    local = evaluate_split(root / "processed" / "test", generators, SETTINGS, batch_size=3, use_ray=False)
     assert list(ray_rows["id"]) == list(local["id"]) and list(ray_rows["method"]) == list(local["method"])
     np.testing.assert_allclose(ray_rows["psnr_y"], local["psnr_y"], rtol=1e-5)
     metrics = json.loads((out / "metrics.json").read_text())

@@ -46,7 +46,9 @@ Ray Data fuses a map into the read before it when their CPUs match, and the fuse
 the read's node label: the heavy work would all run on the one node that holds the files."""
 
 
-def read_local_parquet(paths: Sequence[Path], columns: Sequence[str], *, node_id: str | None, num_cpus: float):
+def read_local_parquet(
+    paths: Sequence[Path], columns: Sequence[str], *, node_id: str | None, num_cpus: float
+):
     """A Ray Dataset of ``columns`` from local Parquet files: one task per file, on ``node_id``.
 
     Not ``ray.data.read_parquet``: in Ray 2.60 it lists files in a task of its own that asks for
@@ -66,4 +68,5 @@ def read_local_parquet(paths: Sequence[Path], columns: Sequence[str], *, node_id
 
 
 def _read_parquet_files(batch: pa.Table, columns: list[str]) -> pa.Table:
-    return pa.concat_tables([pq.read_table(path, columns=columns) for path in batch.column("path").to_pylist()])
+    paths = batch.column("path").to_pylist()
+    return pa.concat_tables([pq.read_table(path, columns=columns) for path in paths])
