@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +79,8 @@ def decode(logs: str) -> dict[str, bytes] | None:
     return {path: base64.b64decode(data) for path, data in payload.items()}
 
 
-def install(repo_root: Path, files: Mapping[str, bytes]) -> list[str]:
-    """Write the carried files into the checkout, each atomically; returns their paths.
+def install(repo_root: Path, files: Mapping[str, bytes]) -> None:
+    """Write the carried files into the checkout, each atomically.
 
     Only ``dvc.lock`` and uncached outs declared in this checkout's ``dvc.yaml`` are accepted: a
     job log is remote input, and a path outside that list (``../.bashrc``) is refused whole.
@@ -92,9 +92,10 @@ def install(repo_root: Path, files: Mapping[str, bytes]) -> list[str]:
             f"the job's results name files that are not uncached outs in dvc.yaml: {unexpected}; "
             "nothing was written (was dvc.yaml changed after submitting?)"
         )
-    return [str(write_bytes_atomic(repo_root / path, data)) for path, data in sorted(files.items())]
+    for path, data in sorted(files.items()):
+        write_bytes_atomic(repo_root / path, data)
 
 
-def cached_out_paths(repo_root: Path) -> Iterable[str]:
+def cached_out_paths(repo_root: Path) -> list[str]:
     """The cached outs: they reach the cluster through the DVC remote, never the job package."""
     return sorted({out.path for out in declared_outs(repo_root) if out.cached})
