@@ -161,3 +161,56 @@ def test_user_errors_are_one_line_exit_2(checkpoint, tmp_path, capsys, args, mes
     assert main(["upscale", str(source), "-o", str(tmp_path / "b.png"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+_PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (unwritable even for root)")
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("notes.txt/out.png", "notes.txt is a file, not a folder"),
+        ("notes.txt/sub/out.png", "notes.txt is a file, not a folder"),
+        pytest.param("/proc/nope/out.png", "cannot create the folder /proc/nope (", marks=_PROC),
+        pytest.param("/proc/out.png", "cannot write in the folder /proc (", marks=_PROC),
+    ],
+)
+def test_unusable_output_location_is_one_line_before_the_model_loads(
+    tmp_path, monkeypatch, capsys, output, message
+):
+    """The checkpoint does not exist either: its error would win if the model were loaded first."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("a file where a folder should be")
+    source = _image(tmp_path / "a.png")
+    assert main(["upscale", str(source), "-o", output, "--model", "nowhere.pt", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"dpsrgan upscale: error: -o {output}: {message}"), err
+    assert err.endswith("; choose another -o") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "notes.txt"]
+
+
+def test_folder_run_checks_every_output_folder_before_writing_any(checkpoint, tmp_path, capsys):
+    _image(tmp_path / "photos" / "a.png")
+    _image(tmp_path / "photos" / "trip" / "b.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "trip").write_text("a file where the mirrored subfolder goes")
+    assert _upscale(checkpoint, tmp_path / "photos", "-o", out, "--recursive") == 2
+    err = capsys.readouterr().err.strip()
+    expected = f"-o {out}: {out / 'trip'} is a file, not a folder; choose another -o"
+    assert err == f"dpsrgan upscale: error: {expected}"
+    assert [p.name for p in out.iterdir()] == ["trip"]  # a.png was not upscaled first
+
+
+def test_folder_run_reports_a_failed_write_like_a_failed_input(checkpoint, tmp_path, capsys, caplog):
+    for i, name in enumerate("abc"):
+        _image(tmp_path / "in" / f"{name}.png", seed=i)
+    out = tmp_path / "out"
+    (out / "b.png").mkdir(parents=True)  # the final rename cannot replace a folder
+    with caplog.at_level(logging.ERROR):
+        assert _upscale(checkpoint, tmp_path / "in", "-o", out) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [f"{out / 'b.png'}: cannot write (Is a directory)"]
+    assert "wrote 2, skipped 0 existing, failed 1" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]  # no .part, no probe
+    assert (out / "a.png").is_file() and (out / "b.png").is_dir() and (out / "c.png").is_file()

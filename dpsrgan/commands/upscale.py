@@ -15,9 +15,11 @@ Modes: RGB, grayscale (stays grayscale), RGBA/LA (alpha upscaled bicubically, ke
 ICC profile kept. Reduced precision (bf16/fp16) falls back to fp32 with a warning when its
 output is non-finite or blank.
 
-Safety: an output path that is an input is refused before anything runs; writes are atomic
-(temp file + rename), so --skip-existing can resume an interrupted run. A corrupt, empty or
-non-image input is reported as one error line and the run exits 1 after writing the rest.
+Safety: an output path that is an input, and an output folder that cannot be created or
+written, are refused before the model loads (one line, exit 2); writes are atomic (temp file +
+rename), so --skip-existing can resume an interrupted run. A corrupt, empty or non-image input,
+or an output that still fails to write, is reported as one error line and the run exits 1
+after writing the rest.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,9 +151,11 @@ def upscale_paths(
     """Upscale files and folders into ``output`` (see :func:`plan_jobs` for the mapping).
 
     ``model`` is a module or a ``--model`` spec (see :func:`resolve_model`), loaded only if
-    there is work to do. Each unreadable/refused input is logged as one error line and listed
-    in the report's ``failed``; the other files are still written. ``skip_existing`` skips
-    outputs that exist: writes are atomic, so an existing output is a complete one.
+    there is work to do and only after every output folder has been created and proved
+    writable (DpsrganError otherwise). Each unreadable/refused input, and each output that
+    still fails to write, is logged as one error line and listed in the report's ``failed``;
+    the other files are still written. ``skip_existing`` skips outputs that exist: writes are
+    atomic, so an existing output is a complete one.
     ``progress`` None shows a bar on a terminal when there are several files.
     """
     jobs, missing = plan_jobs(
@@ -169,6 +172,7 @@ def upscale_paths(
             todo.append(job)
     if not todo:
         return report
+    _prepare_output_folders(todo, Path(output))
     if isinstance(model, str):
         model = resolve_model(model, resolve_device(device))
     upscaler = Upscaler.prepare(model, scale=scale, tile=tile, tile_pad=tile_pad, device=device, precision=precision)
@@ -186,6 +190,38 @@ def upscale_paths(
         else:
             report.written.append(job.target)
     return report
+
+
+def _prepare_output_folders(jobs: list[Job], output: Path) -> None:
+    """Create every folder the jobs write into and write a hidden temp file in each, the way
+    :func:`save_image` will. This runs before the model loads, so an -o that cannot hold the
+    results costs one line and no work, instead of a failure after the whole run.
+
+    Raises DpsrganError naming ``-o``, the folder and the reason.
+    """
+    for folder in dict.fromkeys(job.target.parent for job in jobs):  # each folder once, in order
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DpsrganError(f"-o {output}: {_not_creatable(folder, error)}; choose another -o") from error
+        try:  # .part and the leading dot: a probe left by a crash is ignored like a partial write
+            tempfile.NamedTemporaryFile(dir=folder, prefix=".dpsrgan-write-check.", suffix=".part").close()
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise DpsrganError(
+                f"-o {output}: cannot write in the folder {folder} ({reason}); choose another -o"
+            ) from error
+
+
+def _not_creatable(folder: Path, error: OSError) -> str:
+    """Why ``folder`` cannot be created. A file where a folder should be is the usual cause and
+    the OS's words for it ("File exists", "Not a directory") do not say which path is the file."""
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                return f"{ancestor} is a file, not a folder"
+            break
+    return f"cannot create the folder {folder} ({error.strerror or error})"
 
 
 def _upscale_file(job: Job, upscaler: Upscaler, max_pixels: int) -> None:

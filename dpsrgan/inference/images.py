@@ -202,15 +202,25 @@ def save_image(image: Image.Image, path: Path, pil_format: str) -> None:
     options = dict(_SAVE_OPTIONS.get(pil_format, {}))
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        with temp.open("xb") as file:  # plain open: the final file gets the usual umask mode
+    try:  # inside the try: a folder removed mid-run fails this one file, not the whole run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = temp.open("xb")  # plain open: the final file gets the usual umask mode
+    except OSError as error:
+        raise DpsrganError(f"{path}: cannot write ({_reason(error)})") from error
+    try:  # the temp file exists from here on, so it is removed whatever happens
+        with file:
             image.save(file, format=pil_format, **options)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
     except OSError as error:
-        raise DpsrganError(f"{path}: cannot write ({error})") from error
+        raise DpsrganError(f"{path}: cannot write ({_reason(error)})") from error
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _reason(error: OSError) -> str:
+    """The OS's words ("Is a directory") without the errno and the temp file's name, which
+    would only confuse; Pillow's own OSErrors ("cannot write mode P as JPEG") have no strerror."""
+    return error.strerror or str(error)
