@@ -120,7 +120,9 @@ def test_default_receptive_field():
 
 def test_config_round_trip_and_errors():
     model = tiny(scale=8, dilation=3)
-    assert model.config == {"scale": 8, "channels": 8, "num_blocks": 2, "dilation": 3, "in_channels": 3}
+    assert model.config == {
+        "scale": 8, "channels": 8, "num_blocks": 2, "dilation": 3, "in_channels": 3, "bicubic_skip": False,
+    }
     clone = Generator.from_config(model.config)
     assert clone.config == model.config
     clone.load_state_dict(model.state_dict())  # same keys and shapes

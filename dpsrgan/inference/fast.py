@@ -101,8 +101,13 @@ class InferenceGenerator(nn.Module):
         self.tail = polyphase_conv(generator.tail, shuffle)
         self.shuffle = nn.PixelShuffle(shuffle)
         self.halo = upsampling_halo([stage.conv for stage in first] + [self.last_conv, self.tail])
+        self.bicubic = generator.bicubic  # residual-over-bicubic form (None: the paper's form)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        sr = self._network(lr)
+        return sr if self.bicubic is None else sr.float() + self.bicubic(lr)
+
+    def _network(self, lr: torch.Tensor) -> torch.Tensor:
         features = self.head(lr)
         features = features + self.body_tail(self.body(features))  # global skip; N×C×H×W
         height, width = features.shape[-2:]

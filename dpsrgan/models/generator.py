@@ -22,6 +22,12 @@ Where we deviate from, or pin down, the paper:
   PixelShuffle stage is a nearest-neighbour upsampling of a learned conv, so training starts free
   of checkerboard artefacts.
 - Input and output are float NCHW in [0, 1]; the output is *not* clamped (inference clamps).
+- ``bicubic_skip=True`` (our default in params, off in the paper's form) adds a MATLAB-bicubic
+  upsampling of the input to the output and zero-initialises the tail conv, so the network
+  predicts the detail bicubic misses and starts exactly at the bicubic baseline. Measured on
+  photographs no stage saw (benchmarks/convergence.py): the paper's form is still far below
+  bicubic after minutes of CPU training, this form is above it from the first hundreds of steps.
+  The skip has no weights (``models/bicubic.py``), so checkpoints of both forms share keys.
 
 Module names (``head``, ``body``, ``body_tail``, ``upsampler``, ``tail``) are state_dict keys
 and so part of the checkpoint format: do not rename them.
@@ -36,8 +42,10 @@ import torch
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.models.bicubic import BicubicUpsample
 
 VALID_SCALES = (2, 4, 8)
+CONFIG_KEYS = ("scale", "channels", "num_blocks", "dilation", "in_channels", "bicubic_skip")
 
 
 class ResidualBlock(nn.Module):
@@ -107,6 +115,8 @@ class Generator(nn.Module):
         num_blocks: residual blocks (16 in SRResNet); blocks 0, 2, 4, ... get the dilated conv.
         dilation: PyTorch dilation of the extra conv; 2 is the paper's "rate 1".
         in_channels: image channels (3 for RGB).
+        bicubic_skip: predict a residual over MATLAB-bicubic upsampling of the input, with the
+            tail conv zero-initialised (starts at bicubic). False is the paper's form.
     """
 
     def __init__(
@@ -116,15 +126,19 @@ class Generator(nn.Module):
         num_blocks: int = 16,
         dilation: int = 2,
         in_channels: int = 3,
+        bicubic_skip: bool = False,
     ) -> None:
         super().__init__()
         _check_config(scale, channels, num_blocks, dilation, in_channels)
+        if not isinstance(bicubic_skip, bool):
+            raise DpsrganError(f"generator bicubic_skip must be true or false, got {bicubic_skip!r}")
         self._config = {
             "scale": scale,
             "channels": channels,
             "num_blocks": num_blocks,
             "dilation": dilation,
             "in_channels": in_channels,
+            "bicubic_skip": bicubic_skip,
         }
         self.head = nn.Sequential(nn.Conv2d(in_channels, channels, 9, padding=4), nn.PReLU(channels))
         self.body = nn.Sequential(
@@ -133,15 +147,19 @@ class Generator(nn.Module):
         self.body_tail = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
         self.upsampler = nn.Sequential(*(UpsampleBlock(channels) for _ in range(int(math.log2(scale)))))
         self.tail = nn.Conv2d(channels, in_channels, 9, padding=4)
+        self.bicubic = BicubicUpsample(scale, in_channels) if bicubic_skip else None
+        if bicubic_skip:  # start at bicubic: the residual branch outputs zero until it learns
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Generator:
-        """Build from :attr:`config` (plain data, e.g. read from a checkpoint)."""
-        unknown = sorted(set(config) - {"scale", "channels", "num_blocks", "dilation", "in_channels"})
+        """Build from :attr:`config` (plain data, e.g. read from a checkpoint). A config without
+        ``bicubic_skip`` (checkpoints written before it existed) is the paper's form."""
+        unknown = sorted(set(config) - set(CONFIG_KEYS))
         if unknown:
             raise DpsrganError(
-                f"generator config has unknown keys {unknown}; valid keys: scale, channels, "
-                "num_blocks, dilation, in_channels"
+                f"generator config has unknown keys {unknown}; valid keys: {', '.join(CONFIG_KEYS)}"
             )
         return cls(**config)
 
@@ -149,10 +167,13 @@ class Generator(nn.Module):
         # Receptive field (LR px): head 9; each block +4, dilated blocks +2d more; 112 in all by default.
         features = self.head(lr)  # N×C×H×W
         features = features + self.body_tail(self.body(features))  # global skip
-        return self.tail(self.upsampler(features))  # N×in×sH×sW
+        sr = self.tail(self.upsampler(features))  # N×in×sH×sW
+        if self.bicubic is not None:
+            sr = sr.float() + self.bicubic(lr)  # residual over bicubic (float32: it carries the image)
+        return sr
 
     @property
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, int | bool]:
         """The constructor arguments as plain data (a copy): ``Generator.from_config`` inverts it."""
         return dict(self._config)
 
