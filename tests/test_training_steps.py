@@ -21,6 +21,7 @@ from dpsrgan.training.steps import gan_step, pretrain_step
 
 GAN_KEYS = {
     "loss/g_mse",
+    "loss/g_pixel",
     "loss/g_perceptual",
     "loss/g_adv",
     "loss/g_total",
@@ -53,7 +54,7 @@ def test_pretrain_step_reduces_mse_on_a_fixed_batch():
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
     lr, hr = fixed_batch()
     losses = [pretrain_step(generator, optimizer, lr, hr)["loss/g_mse"] for _ in range(25)]
-    assert set(pretrain_step(generator, optimizer, lr, hr)) == {"loss/g_mse"}
+    assert set(pretrain_step(generator, optimizer, lr, hr)) == {"loss/g_mse", "loss/g_pixel"}
     assert all(isinstance(value, float) for value in losses)
     assert losses[-1] < 0.5 * losses[0]
 

@@ -3,7 +3,8 @@
 Each worker: build the models (same seed on every rank, then DDP), resume from Ray Train's
 latest checkpoint if there is one, then per epoch::
 
-    for each batch of its train shard:   step (steps.py) → all-rank health check (guard.py)
+    for each batch of its train shard:   crop/flip (augment.py) → learning rate (schedule.py)
+                                         → step (steps.py) → all-rank health check (guard.py)
                                          → EMA update → every N steps: checkpoint
     validate (PSNR/SSIM-Y, every rank on its own rows, all-reduced) → history row → checkpoint
 
@@ -40,11 +41,13 @@ from dpsrgan.degradation import imresize
 from dpsrgan.metrics import batch_psnr_y, batch_ssim_y
 from dpsrgan.models.discriminator import Discriminator
 from dpsrgan.models.generator import Generator
+from dpsrgan.training.augment import random_crop, random_dihedral
 from dpsrgan.training.ema import EMA
 from dpsrgan.training.faults import FaultInjection
 from dpsrgan.training.guard import InstabilityGuard, all_rank_health
 from dpsrgan.training.precision import images_to_device, select_precision, to_channels_last
 from dpsrgan.training.progress import StepReporter
+from dpsrgan.training.schedule import warmup_cosine
 from dpsrgan.training.state import (
     Progress,
     TrainingParts,
@@ -81,10 +84,23 @@ class LoopConfig:
     checkpoint_every_steps: int
     seed: int
     crop_border: int
+    pixel_loss: str = "mse"
+    """Pretraining: the optimised pixel loss (``mse`` | ``l1``)."""
+    crop_size: int | None = None
+    """Random HR crop side per training pair (None: whole patches)."""
+    augment: bool = False
+    """Random flips / 90° rotations per training pair."""
+    lr_schedule: str = "constant"
+    """``constant`` or ``cosine`` (after ``warmup_steps`` of linear warm-up)."""
+    warmup_steps: int = 0
     discriminator: dict[str, Any] | None = None
     lr_d: float = 1e-4
     ema_decay: float = 0.0
     adv_weight: float = 1e-3
+    pixel_weight: float = 0.0
+    """GAN stage: weight of the L1 pixel term in G's loss (0: the paper's loss)."""
+    perceptual_normalized: bool = False
+    """GAN stage: perceptual MSE relative to HR's feature energy (see losses.PerceptualLoss)."""
     real_label_range: tuple[float, float] = (0.7, 1.0)
     fake_label_range: tuple[float, float] = (0.0, 0.3)
     vgg_layer: str = "conv5_4"
@@ -167,7 +183,9 @@ class _Worker:
         parts.optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         parts.scaler_d = self.plan.grad_scaler()
         features = VGG19Features(cfg.vgg_layer, cfg.vgg_weights)
-        perceptual = PerceptualLoss(to_channels_last(features.to(device), cfg.channels_last))
+        perceptual = PerceptualLoss(
+            to_channels_last(features.to(device), cfg.channels_last), normalized=cfg.perceptual_normalized
+        )
         return parts, perceptual
 
     def _resume_or_start(self) -> Progress:
@@ -222,8 +240,11 @@ class _Worker:
             self.reporter.restart_clock()
         while p.step_in_epoch < cfg.steps_per_epoch:
             batch = next(batches)
-            hr = images_to_device(batch["hr"], self.device, cfg.channels_last)
-            lr = images_to_device(batch["lr"], self.device, cfg.channels_last)
+            lr, hr = self._augment(
+                images_to_device(batch["lr"], self.device, cfg.channels_last),
+                images_to_device(batch["hr"], self.device, cfg.channels_last),
+            )
+            self.parts.set_lr_scale(self.base_lrs, p.lr_scale * self._schedule(p.global_step))
             cfg.faults.maybe_kill(self.rank, p.global_step + 1)
             if cfg.faults.poison(self.rank, p.global_step + 1):
                 lr = lr * math.nan
@@ -246,11 +267,35 @@ class _Worker:
                     self.reporter.restart_clock()
         return "done"
 
+    def _augment(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random crop and dihedral turn of the batch (torch's RNG: seeded per rank, checkpointed)."""
+        cfg = self.cfg
+        if cfg.crop_size is not None:
+            lr, hr = random_crop(lr, hr, min(cfg.crop_size, *hr.shape[-2:]))
+        if cfg.augment:
+            lr, hr = random_dihedral(lr, hr)
+        if cfg.crop_size is None and not cfg.augment:
+            return lr, hr
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        return lr.contiguous(memory_format=memory_format), hr.contiguous(memory_format=memory_format)
+
+    def _schedule(self, step: int) -> float:
+        """The schedule's learning-rate factor at ``step`` (0-based) of the whole run."""
+        if self.cfg.lr_schedule == "constant":
+            return 1.0
+        return warmup_cosine(step, self.cfg.epochs * self.cfg.steps_per_epoch, self.cfg.warmup_steps)
+
     def _step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         cfg, parts = self.cfg, self.parts
         if cfg.stage == "pretrain":
             return pretrain_step(
-                parts.generator, parts.optimizer_g, lr, hr, precision=self.plan, scaler=parts.scaler_g
+                parts.generator,
+                parts.optimizer_g,
+                lr,
+                hr,
+                precision=self.plan,
+                scaler=parts.scaler_g,
+                loss=cfg.pixel_loss,
             )
         return gan_step(
             parts.generator,
@@ -261,6 +306,7 @@ class _Worker:
             lr,
             hr,
             adv_weight=cfg.adv_weight,
+            pixel_weight=cfg.pixel_weight,
             real_label_range=cfg.real_label_range,
             fake_label_range=cfg.fake_label_range,
             precision=self.plan,

@@ -4,8 +4,9 @@ Inputs are float N×C×H×W tensors in [0, 1] (``lr`` N×C×h×w with H = scale�
 DDP-wrapped. Each step returns detached Python floats under stable names, which become the
 MLflow metric keys and the columns of the per-epoch history:
 
-- ``loss/g_mse``: pixel MSE of G(LR) against HR (the pretraining objective; logged in the GAN
-  stage too, where it is not optimised).
+- ``loss/g_mse``: pixel MSE of G(LR) against HR (logged in both stages whatever is optimised).
+- ``loss/g_pixel``: the optimised pixel loss (``mse`` or ``l1``) of the pretraining step, and the
+  GAN step's content-keeping pixel term (before its weight).
 - ``loss/g_perceptual``, ``loss/g_adv``, ``loss/g_total`` = perceptual + w_adv · adversarial.
 - ``loss/d_real``, ``loss/d_fake``: the discriminator's label-smoothed BCE on real and fake.
 - ``d/real_mean``, ``d/fake_mean``: mean sigmoid(D) on real and fake patches (before the D step's
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dpsrgan.checkpoint import unwrap
-from dpsrgan.losses import generator_adversarial_loss, generator_loss, smoothed_bce
+from dpsrgan.losses import PixelLoss, generator_adversarial_loss, generator_loss, pixel_loss, smoothed_bce
 from dpsrgan.training.precision import PrecisionPlan
 
 FP32 = PrecisionPlan("fp32", "cpu")
@@ -63,15 +64,16 @@ def pretrain_step(
     *,
     precision: PrecisionPlan = FP32,
     scaler: torch.amp.GradScaler | None = None,
+    loss: PixelLoss = "mse",
 ) -> dict[str, float]:
-    """One MSE step of the generator alone (the paper's initialisation)."""
+    """One pixel-loss step of the generator alone (the paper's initialisation: ``mse``)."""
     scaler = scaler or precision.grad_scaler()
     optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
-        sr = generator(lr)
-    loss = F.mse_loss(sr.float(), hr)
-    _optimise(loss, optimizer, scaler)
-    return _floats({"loss/g_mse": loss})
+        sr = generator(lr).float()
+    objective = pixel_loss(sr, hr, loss)
+    _optimise(objective, optimizer, scaler)
+    return _floats({"loss/g_mse": F.mse_loss(sr.detach(), hr), "loss/g_pixel": objective})
 
 
 def gan_step(
@@ -84,6 +86,7 @@ def gan_step(
     hr: torch.Tensor,
     *,
     adv_weight: float,
+    pixel_weight: float = 0.0,
     real_label_range: tuple[float, float] = (0.7, 1.0),
     fake_label_range: tuple[float, float] = (0.0, 0.3),
     precision: PrecisionPlan = FP32,
@@ -93,7 +96,8 @@ def gan_step(
 ) -> dict[str, float]:
     """One adversarial iteration: a discriminator step, then a generator step.
 
-    G runs forward once; its output feeds the D step detached and the G step attached.
+    G's loss is ``perceptual + adv_weight · adversarial + pixel_weight · L1`` (``pixel_weight`` 0
+    is the paper's). G runs forward once; its output feeds the D step detached and the G step attached.
     ``label_rng`` draws the smoothed labels (None: torch's global RNG).
     """
     scaler_g = scaler_g or precision.grad_scaler()
@@ -113,18 +117,20 @@ def gan_step(
     loss_d_fake = smoothed_bce(fake_logits, fake_label_range, label_rng)
     _optimise(loss_d_real + loss_d_fake, optimizer_d, scaler_d)
 
-    # 3. Generator step: perceptual + w_adv · adversarial, judged by the updated D (frozen).
+    # 3. Generator step: perceptual + w_adv · adversarial (+ w_pix · L1), judged by the updated D (frozen).
     optimizer_g.zero_grad(set_to_none=True)
     with frozen(unwrap(discriminator)) as critic, precision.autocast():
         fake_logits_g = critic(sr, lr).float()
         loss_perceptual = perceptual(sr, hr).float()
     loss_adv = generator_adversarial_loss(fake_logits_g)
-    loss_total = generator_loss(loss_perceptual, loss_adv, adv_weight)
+    loss_pixel = pixel_loss(sr, hr, "l1")
+    loss_total = generator_loss(loss_perceptual, loss_adv, adv_weight) + pixel_weight * loss_pixel
     _optimise(loss_total, optimizer_g, scaler_g)
 
     return _floats(
         {
             "loss/g_mse": F.mse_loss(sr.detach(), hr),
+            "loss/g_pixel": loss_pixel,
             "loss/g_perceptual": loss_perceptual,
             "loss/g_adv": loss_adv,
             "loss/g_total": loss_total,

@@ -214,9 +214,10 @@ def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Pat
             "channels": params.model.channels,
             "num_blocks": params.model.num_blocks,
             "dilation": params.model.dilation,
+            "bicubic_skip": params.model.bicubic_skip,
             "scale": params.degrade.scale,
         }
-        found = {key: generator.config[key] for key in expected}
+        found = {key: generator.config.get(key) for key in expected}
         if found != expected:
             raise DpsrganError(
                 f"{pretrained}: generator {found} does not match params {expected} (model.*, degrade.scale); "
@@ -292,6 +293,7 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         "num_blocks": params.model.num_blocks,
         "dilation": params.model.dilation,
         "in_channels": 3,
+        "bicubic_skip": params.model.bicubic_skip,
     }
     common: dict[str, Any] = dict(
         stage=stage,
@@ -305,6 +307,10 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         precision=section.precision,
         channels_last=section.channels_last,
         checkpoint_every_steps=section.checkpoint_every_steps,
+        crop_size=section.crop_size,
+        augment=section.augment,
+        lr_schedule=section.lr_schedule,
+        warmup_steps=section.warmup_steps,
         seed=section.seed,
         crop_border=params.evaluate.crop_border
         if params.evaluate.crop_border is not None
@@ -317,6 +323,7 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         return LoopConfig(
             **common,
             lr_g=params.pretrain.lr,
+            pixel_loss=params.pretrain.pixel_loss,
             guard_hint="lower pretrain.lr, or set pretrain.precision: fp32",
             meta=meta,
             **extra,
@@ -330,6 +337,8 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         discriminator=discriminator,
         ema_decay=gan.ema_decay,
         adv_weight=loss.adv_weight,
+        pixel_weight=loss.pixel_weight,
+        perceptual_normalized=loss.perceptual_normalized,
         real_label_range=tuple(loss.real_label_range),
         fake_label_range=tuple(loss.fake_label_range),
         vgg_layer=loss.vgg_layer,
