@@ -1,7 +1,7 @@
 """Any tree of photographs as a dataset: listing, copying into the pipeline, splitting.
 
-A folder source is a user's own domain (or scikit-image's bundled photographs, the offline
-quickstart: ``data.uri: skimage``). Images are identified by their path relative to the tree's
+A folder source is a user's own domain, or photographs that ship inside Python packages (the
+offline quickstart: ``data.uri: bundled``; ``skimage`` is its scikit-image colour part). Images are identified by their path relative to the tree's
 root, and the train/valid/test split of each is decided by a hash of that path alone, so adding
 photos never moves the existing ones between splits. A tiny tree still gets at least one image
 in every split.
@@ -37,6 +37,53 @@ SKIMAGE_PHOTOS = (
 """The RGB photographs in ``skimage/data``. Left out: the grayscale ones, the synthetic ones
 (color, chessboard, phantom, logo, horse) and motorcycle_right.png, a stereo twin of
 motorcycle_left.png that would leak one image into two splits."""
+
+
+BUNDLED_PHOTOS = {
+    "skimage": SKIMAGE_PHOTOS + ("camera.png", "moon.png", "brick.png", "grass.png", "gravel.png", "coins.png"),
+    "matplotlib": ("grace_hopper.jpg",),
+    "sklearn": ("china.jpg", "flower.jpg"),
+}
+"""Photographs that ship inside Python packages (package → files), the offline quickstart's
+data: scikit-image's colour photographs plus its grayscale natural ones (camera, moon,
+textures, coins: they train luminance detail like any photo), matplotlib's portrait of Grace
+Hopper, scikit-learn's two sample photographs. Their relative paths (``package/file``) decide
+the hash split; with the quickstart's fractions 6 land in test, 2 in valid and 9 in train."""
+
+
+def _package_data_dir(package: str) -> Path:
+    """Where ``package`` keeps its sample photographs."""
+    match package:
+        case "skimage":
+            import skimage
+
+            return Path(skimage.__file__).parent / "data"
+        case "matplotlib":
+            import matplotlib
+
+            return Path(matplotlib.get_data_path()) / "sample_data"
+        case "sklearn":
+            import sklearn
+
+            return Path(sklearn.__file__).parent / "datasets" / "images"
+    raise ValueError(f"no bundled photographs known in package {package!r}")
+
+
+def bundled_photos() -> dict[str, Path]:
+    """Relative path (``package/file``) → file of every :data:`BUNDLED_PHOTOS` entry."""
+    found: dict[str, Path] = {}
+    for package, names in BUNDLED_PHOTOS.items():
+        try:
+            root = _package_data_dir(package)
+        except ImportError:
+            raise DpsrganError(
+                f"data.uri=bundled: the package {package} is not installed; pip install -e . installs it"
+            ) from None
+        missing = [name for name in names if not (root / name).is_file()]
+        if missing:
+            raise DpsrganError(f"data.uri=bundled: {missing} missing from {root}; reinstall {package}")
+        found.update({f"{package}/{name}": root / name for name in names})
+    return found
 
 
 def skimage_photos() -> list[Path]:
@@ -86,14 +133,16 @@ def materialise_folder(
 
 
 def _source_files(uri: str) -> dict[str, Path]:
-    """Relative path → source file for ``skimage`` or a local directory."""
+    """Relative path → source file for ``bundled``, ``skimage`` or a local directory."""
+    if uri == "bundled":
+        return bundled_photos()
     if uri == "skimage":
         return {path.name: path for path in skimage_photos()}
     root = Path(uri).expanduser()
     if not root.is_dir():
         raise DpsrganError(
             f"data.uri={uri}: not a directory; data.source=folder takes a directory of images, a .zip "
-            f"of them, or skimage"
+            f"of them, bundled or skimage"
         )
     return {rel: root / rel for rel in list_images(root)}
 
