@@ -40,13 +40,16 @@ from dpsrgan.data.shards import decode_png, shard_paths
 from dpsrgan.degradation import imresize
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Upscaler
-from dpsrgan.metrics import METRIC_NAMES, image_metrics
+from dpsrgan.metrics import METRIC_NAMES, color_shift, high_frequency_ratio, image_metrics
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("bicubic", "pretrained", "gan")
 """Row order everywhere: the baseline, the MSE-pretrained generator, the GAN generator."""
-LABELS = {"bicubic": "Bicubic", "pretrained": "SRResNet (pretrained G)", "gan": "DPSRGAN"}
+LABELS = {"bicubic": "Bicubic", "pretrained": "Pretrained G (pixel loss)", "gan": "DPSRGAN"}
+EXTRA_METRICS = ("hf_ratio", "color_shift")
+"""Beside PSNR/SSIM: high-frequency energy relative to HR (sharpness) and the largest per-channel
+mean difference to HR in 0–255 units (colour cast); see :mod:`dpsrgan.metrics`."""
 LPIPS_WEIGHTS = "alexnet-owt-7be5be79.pth"
 """torchvision's AlexNet ImageNet file, the backbone of LPIPS v0.1 (net='alex')."""
 
@@ -167,7 +170,7 @@ class BatchEvaluator:
         lrs = [decode_png(bytes(value)) for value in batch["lr"]]
         images, millis = self.super_resolve(lrs)
         rows: dict[str, list[Any]] = {
-            key: [] for key in ("id", "method", *METRIC_NAMES, "lpips", "ms_per_image")
+            key: [] for key in ("id", "method", *METRIC_NAMES, *EXTRA_METRICS, "lpips", "ms_per_image")
         }
         for method in METHODS:
             for index, image_id in enumerate(ids):
@@ -182,6 +185,8 @@ class BatchEvaluator:
                 rows["method"].append(method)
                 for name in METRIC_NAMES:
                     rows[name].append(scores[name])
+                rows["hf_ratio"].append(high_frequency_ratio(sr, hr, self.settings.crop_border))
+                rows["color_shift"].append(color_shift(sr, hr, self.settings.crop_border))
                 rows["lpips"].append(self._lpips(sr, hr))
                 rows["ms_per_image"].append(millis[method][index])
         return {
@@ -281,15 +286,20 @@ def parameter_counts(generators: Mapping[str, torch.nn.Module]) -> dict[str, int
 
 
 def summarize(per_image: pd.DataFrame, params_count: Mapping[str, int], lpips_note: str) -> dict[str, Any]:
-    """DVC metrics: per method the mean of every metric, parameter count and ms per image.
+    """DVC metrics: per method the mean of every metric, its PSNR-Y gain over bicubic on the same
+    images (``psnr_y_gain``: what the promotion gate reads with no champion), parameter count and
+    ms per image.
 
     LPIPS appears per method only when it was computed; otherwise ``lpips_note`` says why.
     """
     summary: dict[str, Any] = {"test_images": int(per_image["id"].nunique())}
     has_lpips = bool(per_image["lpips"].notna().any())
+    bicubic_psnr_y = per_image[per_image["method"] == "bicubic"].set_index("id")["psnr_y"]
     for method in METHODS:
         rows = per_image[per_image["method"] == method]
-        entry = {name: round(float(rows[name].mean()), 4) for name in METRIC_NAMES}
+        entry = {name: round(float(rows[name].mean()), 4) for name in (*METRIC_NAMES, *EXTRA_METRICS)}
+        gains = rows.set_index("id")["psnr_y"] - bicubic_psnr_y
+        entry["psnr_y_gain"] = round(float(gains.mean()), 4)
         if has_lpips:
             entry["lpips"] = round(float(rows["lpips"].mean()), 4)
         entry["ms_per_image"] = round(float(rows["ms_per_image"].mean()), 3)
@@ -304,39 +314,56 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
-    """A Markdown table laid out like the paper's (Method | PSNR | SSIM | MOS), ours beside it."""
-    ours = {"Bicubic": "bicubic", "SRGAN": None, "SRResNet": "pretrained", "DPSRGAN": "gan"}
+    """A Markdown table laid out like the paper's (Method | PSNR | SSIM | MOS), ours beside it.
+
+    The paper's rows for methods this pipeline does not train (SRResNet, SRGAN) keep their
+    numbers with ours empty; our pretrained generator (DPSRGAN's G after pixel-loss
+    pretraining) is its own row, without paper numbers: it is not SRResNet.
+    """
+    rows = [
+        ("Bicubic", "bicubic"),
+        ("SRResNet", None),
+        ("SRGAN", None),
+        ("Pretrained G", "pretrained"),
+        ("DPSRGAN", "gan"),
+    ]
     lpips_col = "lpips" in summary.get("gan", {})
     header = (
-        "| Method | Paper PSNR | Paper SSIM | Paper MOS | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB |"
+        "| Method | Paper PSNR | Paper SSIM | Paper MOS | PSNR-Y | vs bicubic | SSIM-Y | PSNR-RGB | SSIM-RGB |"
         + (" LPIPS |" if lpips_col else "")
-        + " Params | ms/image |"
+        + " HF energy | Colour shift | Params | ms/image |"
     )
     lines = [
         f"Test split: {summary['test_images']} images ({dataset}); ×4; "
         "PSNR/SSIM with a border crop of the scale.",
         "Paper numbers: CelebA ×4 (PSNR dB / SSIM / MOS; the paper does not say Y or RGB). "
         "MOS needs human raters: not measured here.",
+        "vs bicubic: mean PSNR-Y gain over bicubic on the same images (dB). HF energy: Laplacian "
+        "energy of the luma relative to HR (1 = as much fine detail as HR; blur < 1). Colour shift: "
+        "largest per-channel mean difference to HR, 0–255.",
         "",
         header,
         "|" + "---|" * (header.count("|") - 1),
     ]
-    for label, method in ours.items():
-        paper = PAPER_CELEBA.get(label, {})
+    for label, method in rows:
+        paper = PAPER_CELEBA.get(label, {}) if method in (None, "bicubic", "gan") else {}
         row = summary.get(method, {}) if method else {}
         name = LABELS.get(method, label) if method else f"{label} (not trained here)"
+        gain = row.get("psnr_y_gain")
         cells = [
             name,
             _fmt(paper.get("psnr"), 2),
             _fmt(paper.get("ssim"), 2),
             _fmt(paper.get("mos"), 2),
             _fmt(row.get("psnr_y"), 2),
+            "–" if gain is None or method == "bicubic" else f"{gain:+.2f}",
             _fmt(row.get("ssim_y"), 4),
             _fmt(row.get("psnr_rgb"), 2),
             _fmt(row.get("ssim_rgb"), 4),
         ]
         if lpips_col:
             cells.append(_fmt(row.get("lpips"), 4))
+        cells += [_fmt(row.get("hf_ratio"), 3), _fmt(row.get("color_shift"), 2)]
         params = row.get("num_params")
         cells.append("–" if params is None else f"{params:,}")
         cells.append(_fmt(row.get("ms_per_image"), 2))
@@ -357,29 +384,47 @@ def sample_rows(split_dir: Path, count: int) -> dict[str, list[Any]]:
     return {key: values[:count] for key, values in rows.items()}
 
 
+GRID_CROP = 192
+"""HR pixels per side of the centre window each grid cell shows at 1:1 (whole test photos
+would be scaled down by the viewer, hiding exactly the detail the methods differ in)."""
+
+
 def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) -> Image.Image:
-    """One row per image: LR (nearest-upscaled) | bicubic | pretrained | DPSRGAN | HR, labelled."""
+    """One row per image: LR (nearest-upscaled) | bicubic | pretrained | DPSRGAN | HR, labelled;
+    each cell the same centre window of at most :data:`GRID_CROP`² HR pixels, at 1:1."""
     lrs = [decode_png(bytes(value)) for value in rows["lr"]]
     hrs = [decode_png(bytes(value)) for value in rows["hr"]]
     images, _ = evaluator.super_resolve(lrs)
     titles = ["LR", "bicubic", "pretrained", "DPSRGAN", "HR"]
     gap, header = 4, 16
-    cell_w = max(64, *(hr.shape[1] for hr in hrs))  # room for the column titles
-    heights = [hr.shape[0] for hr in hrs]
+    windows = [_centre_window(hr.shape[:2], evaluator.settings.scale) for hr in hrs]
+    cell_w = max(64, *(right - left for (_, _, left, right) in windows))  # room for the column titles
+    heights = [bottom - top for (top, bottom, _, _) in windows]
     canvas = Image.new(
         "RGB", (len(titles) * (cell_w + gap) + gap, header + sum(heights) + gap * (len(hrs) + 1)), "white"
     )
     draw = ImageDraw.Draw(canvas)
     for column, title in enumerate(titles):
         draw.text((gap + column * (cell_w + gap), 2), title, fill="black")
-    top = header + gap
+    y = header + gap
     for index, hr in enumerate(hrs):
+        top, bottom, left, right = windows[index]
         lr_big = Image.fromarray(lrs[index]).resize((hr.shape[1], hr.shape[0]), Image.Resampling.NEAREST)
-        cells = [lr_big, *(Image.fromarray(images[m][index]) for m in METHODS), Image.fromarray(hr)]
+        cells = [np.asarray(lr_big), *(images[m][index] for m in METHODS), hr]
         for column, cell in enumerate(cells):
-            canvas.paste(cell, (gap + column * (cell_w + gap), top))
-        top += heights[index] + gap
+            canvas.paste(Image.fromarray(np.ascontiguousarray(cell[top:bottom, left:right])),
+                         (gap + column * (cell_w + gap), y))
+        y += heights[index] + gap
     return canvas
+
+
+def _centre_window(shape: tuple[int, int], scale: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the centre window, aligned to LR pixels."""
+    height, width = shape
+    side_h, side_w = min(height, GRID_CROP), min(width, GRID_CROP)
+    top = (height - side_h) // 2 // scale * scale
+    left = (width - side_w) // 2 // scale * scale
+    return top, top + side_h, left, left + side_w
 
 
 @dataclass(frozen=True)

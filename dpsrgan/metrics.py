@@ -123,6 +123,38 @@ def image_metrics(sr: np.ndarray, hr: np.ndarray, crop_border: int) -> dict[str,
     }
 
 
+# --- what PSNR/SSIM do not show: sharpness and colour ---------------------------------------------
+
+
+def high_frequency_ratio(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> float:
+    """Energy of the Laplacian of SR's luma relative to HR's (1 = as much fine detail as HR).
+
+    A measure of sharpness beside PSNR: blur (bicubic, an MSE-trained generator) sits below 1,
+    invented texture or ringing above it. Y channel, the same border crop as PSNR.
+    """
+    x, y = _prepare(sr, hr, crop_border, y_channel=True)
+    if x.ndim == 3:
+        x, y = x.mean(axis=2), y.mean(axis=2)
+
+    def energy(image: np.ndarray) -> float:
+        laplacian = (
+            image[1:-1, :-2] + image[1:-1, 2:] + image[:-2, 1:-1] + image[2:, 1:-1] - 4 * image[1:-1, 1:-1]
+        )
+        return float(np.mean(laplacian**2))
+
+    reference = energy(y)
+    return math.nan if reference == 0 else energy(x) / reference
+
+
+def color_shift(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> float:
+    """Largest per-channel difference of mean value, SR − HR, in 0–255 units (a colour cast
+    shows here long before it costs PSNR; well-behaved SR stays below 1)."""
+    x, y = _prepare(sr, hr, crop_border, y_channel=False)
+    if x.ndim == 2:
+        return abs(float(x.mean() - y.mean()))
+    return float(np.max(np.abs(x.mean(axis=(0, 1)) - y.mean(axis=(0, 1)))))
+
+
 # --- folders ------------------------------------------------------------------------------------
 
 

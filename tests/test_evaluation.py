@@ -64,10 +64,16 @@ def test_summary_and_table_carry_paper_numbers_and_the_lpips_note(data):
     frame = evaluate_split(root / "processed" / "test", generators, SETTINGS, batch_size=4, use_ray=False)
     summary = summarize(frame, {"bicubic": 0, "pretrained": 12195, "gan": 12195}, "skipped: no weights here")
     assert summary["test_images"] == 5 and summary["gan"]["num_params"] == 12195
-    assert set(summary["gan"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "ms_per_image"}
+    assert set(summary["gan"]) >= {
+        "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "ms_per_image", "psnr_y_gain", "hf_ratio", "color_shift",
+    }
+    gain = frame[frame["method"] == "gan"]["psnr_y"].mean() - frame[frame["method"] == "bicubic"]["psnr_y"].mean()
+    assert summary["gan"]["psnr_y_gain"] == pytest.approx(gain, abs=1e-3) and summary["bicubic"]["psnr_y_gain"] == 0
     table = paper_table(summary, "folder skimage")
     assert "| DPSRGAN | 32.24 | 0.86 | 3.91 |" in table and "| SRGAN (not trained here) | 30.98 |" in table
-    assert "SRResNet (pretrained G) | 32.37 | 0.88 | 3.02" in table
+    assert "| SRResNet (not trained here) | 32.37 | 0.88 | 3.02 |" in table
+    assert f"| Pretrained G (pixel loss) | – | – | – | {summary['pretrained']['psnr_y']:.2f} | " in table
+    assert f"| {summary['gan']['psnr_y_gain']:+.2f} |" in table
     assert "LPIPS skipped: no weights here" in table
     json.dumps(summary, allow_nan=False)  # DVC metrics must be plain JSON
 
