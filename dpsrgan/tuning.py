@@ -13,11 +13,12 @@ ends, so every result carries the objective.
 * ``perceptual_with_psnr_floor`` (default): the validation VGG-feature distance
   (``val/perceptual``, the GAN's own content loss measured on held-out images) plus a large
   penalty when validation PSNR-Y falls more than ``tune.psnr_floor_db`` below the pretrained
-  generator's. Why: a GAN trades distortion for perception. Minimising PSNR loss alone picks
+  generator's, or below bicubic's on the same images, whichever floor is higher. Why: a GAN trades distortion for perception. Minimising PSNR loss alone picks
   ``adv_weight → 0`` (no GAN at all); minimising perceptual distance or D-fooling alone rewards
   hallucinated texture. The paper's result is a small PSNR cost (32.24 vs SRResNet's 32.37 dB)
   for a large perceptual gain (MOS 3.91 vs 3.02), i.e. the best perceptual quality *subject to*
-  fidelity close to the MSE baseline — which is this constrained objective. The penalty
+  fidelity close to the MSE baseline — which is this constrained objective; and a model below
+  the free baseline (bicubic) is never worth shipping, whatever it looks like. The penalty
   ``PENALTY · (1 + deficit_dB)`` ranks every trial under the floor behind every trial above it,
   and the less-bad ones first.
 * ``perceptual``: the VGG distance alone; ``psnr``: ``−PSNR-Y`` (a distortion-only search).
@@ -40,6 +41,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -51,6 +53,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from dpsrgan.config import Params
 from dpsrgan.errors import DpsrganError
+from dpsrgan.training.progress import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ def objective_value(
         case "perceptual":
             return float(metrics["val/perceptual"])
         case "perceptual_with_psnr_floor":
-            deficit = (reference_psnr_y - psnr_floor_db) - psnr
+            floor = max(reference_psnr_y - psnr_floor_db, float(metrics.get("val/psnr_y_bicubic", -math.inf)))
+            deficit = floor - psnr
             penalty = PENALTY * (1.0 + deficit) if deficit > 0 else 0.0
             return float(metrics["val/perceptual"]) + penalty
     raise DpsrganError(
@@ -101,6 +105,56 @@ class ObjectiveReportCallback(TuneReportCallback):
         if "val/psnr_y" in rank0:
             rank0["objective"] = objective_value(rank0, self.kind, self.reference_psnr_y, self.psnr_floor_db)
         super().after_report(run_context, [rank0, *metrics[1:]], checkpoint)
+
+
+class TrialProgress:
+    """The sweep's progress on the driver's console: one line per trial epoch (trial, its knobs,
+    validation PSNR-Y, objective) with the sweep's elapsed time and an ETA.
+
+    A ``ray.tune.Callback`` (built by :func:`trial_progress_callback`, so that importing this
+    module does not need Ray Tune's callback machinery), called in the driver process: trials
+    and their Train workers log elsewhere (``ray.log_to_driver`` is off), so without it the
+    sweep is silent for minutes. The ETA assumes every remaining trial runs every epoch (ASHA
+    stopping some only makes it shorter) and that concurrent trials share the time evenly.
+    """
+
+    def __init__(self, num_samples: int, epochs: int, concurrency: int) -> None:
+        self.total = num_samples * epochs
+        self.concurrency = max(concurrency, 1)
+        self.done = 0
+        self.started = time.monotonic()
+
+    def line(self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any]) -> str | None:
+        """The progress line of one reported result, or None for a report without validation."""
+        if "objective" not in result:
+            return None
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        remaining = max(self.total - self.done, 0) * elapsed / self.done
+        knobs = " ".join(
+            f"{key} {config[key]:.3g}" for key in ("adv_weight", "lr_g", "lr_d") if key in config
+        )
+        return (
+            f"tune: trial {trial_id} epoch {int(result.get(TIME_ATTR, 0))}: {knobs}, val PSNR-Y "
+            f"{float(result.get('val/psnr_y', math.nan)):.2f} dB, objective {float(result['objective']):.4g} "
+            f"[{self.done}/{self.total} trial-epochs, {format_duration(elapsed)} elapsed, ETA "
+            f"{format_duration(remaining)} at most]"
+        )
+
+
+def trial_progress_callback(num_samples: int, epochs: int, concurrency: int) -> Any:
+    """A ``ray.tune.Callback`` that logs :class:`TrialProgress` lines."""
+    from ray.tune import Callback
+
+    progress = TrialProgress(num_samples, epochs, concurrency)
+
+    class _Logger(Callback):
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            line = progress.line(trial.trial_id, trial.config, result)
+            if line:
+                logger.info(line)
+
+    return _Logger()
 
 
 # --- the best config: what train_gan reads --------------------------------------------------------
@@ -541,7 +595,11 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
                     ),
                 ),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=storage_path, storage_filesystem=filesystem, verbose=0
+                    name=name,
+                    storage_path=storage_path,
+                    storage_filesystem=filesystem,
+                    verbose=0,
+                    callbacks=[trial_progress_callback(tp.num_samples, tp.epochs, concurrency)],
                 ),
             )
             results = tuner.fit()

@@ -14,6 +14,7 @@ from dpsrgan.errors import DpsrganError
 from dpsrgan.tuning import (
     PENALTY,
     BestConfig,
+    TrialProgress,
     apply_best_config,
     objective_plot,
     objective_value,
@@ -39,6 +40,24 @@ def test_default_objective_is_perceptual_above_the_floor_and_penalised_below():
     assert scores[0] < scores[1] < scores[2]  # under the floor: ranked behind, less-bad first
     assert objective_value(sharper_but_too_lossy, "perceptual", 30.0, 1.0) == pytest.approx(0.10)
     assert objective_value(good, "psnr", 30.0, 1.0) == pytest.approx(-29.5)
+
+
+def test_default_objective_never_prefers_a_trial_below_bicubic():
+    # The pretrained generator is only 0.3 dB above bicubic: the bicubic floor is the higher one.
+    above = {"val/psnr_y": 29.75, "val/psnr_y_bicubic": 29.7, "val/perceptual": 0.30}
+    below = {"val/psnr_y": 29.6, "val/psnr_y_bicubic": 29.7, "val/perceptual": 0.01}
+    assert objective_value(above, "perceptual_with_psnr_floor", 30.0, 1.0) == pytest.approx(0.30)
+    assert objective_value(below, "perceptual_with_psnr_floor", 30.0, 1.0) == pytest.approx(
+        0.01 + PENALTY * 1.1
+    )
+
+
+def test_progress_lines_name_the_trial_its_weight_objective_and_an_eta():
+    progress = TrialProgress(num_samples=2, epochs=2, concurrency=1)
+    assert progress.line("t1", {"adv_weight": 3e-3}, {"epoch": 1}) is None  # no validation in it
+    line = progress.line("t1", {"adv_weight": 3e-3}, {"epoch": 1, "val/psnr_y": 30.1234, "objective": 0.25})
+    assert line.startswith("tune: trial t1 epoch 1: adv_weight 0.003, val PSNR-Y 30.12 dB, objective 0.25")
+    assert "[1/4 trial-epochs" in line and "ETA" in line
 
 
 def test_trials_are_sized_to_leave_a_cpu_for_data_reads(tmp_path):
