@@ -13,6 +13,7 @@ from dpsrgan.losses import (
     discriminator_loss,
     generator_adversarial_loss,
     generator_loss,
+    pixel_loss,
     smoothed_bce,
 )
 from dpsrgan.models.generator import Generator
@@ -77,3 +78,33 @@ def test_perceptual_loss_trains_the_generator_not_vgg():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
     assert all(p.grad is None for p in loss_fn.parameters())
     assert loss_fn(hr, hr).item() == 0.0
+
+
+class _Scaled(torch.nn.Module):
+    """A feature extractor's output times a constant: another VGG weight set's scale."""
+
+    def __init__(self, features: torch.nn.Module, factor: float) -> None:
+        super().__init__()
+        self.features, self.factor = features, factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x) * self.factor
+
+
+def test_normalized_perceptual_loss_does_not_depend_on_the_feature_scale():
+    torch.manual_seed(0)
+    features = VGG19Features("conv2_2", "random")
+    sr, hr = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    raw = [PerceptualLoss(_Scaled(features, k))(sr, hr).item() for k in (1.0, 10.0)]
+    normalized = [PerceptualLoss(_Scaled(features, k), normalized=True)(sr, hr).item() for k in (1.0, 10.0)]
+    assert raw[1] == pytest.approx(100 * raw[0], rel=1e-4)  # the paper's MSE scales with the features
+    assert normalized[1] == pytest.approx(normalized[0], rel=1e-4)
+    assert 0 < normalized[0] < 10
+
+
+def test_pixel_loss_kinds_and_their_error():
+    sr, hr = torch.full((1, 3, 4, 4), 0.5), torch.zeros(1, 3, 4, 4)
+    assert pixel_loss(sr, hr, "l1").item() == pytest.approx(0.5)
+    assert pixel_loss(sr, hr, "mse").item() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="'mse' or 'l1'"):
+        pixel_loss(sr, hr, "l2")
