@@ -34,6 +34,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
         else params.degrade.scale,
         tile=params.evaluate.tile,
         lpips=params.evaluate.lpips,
+        threads=params.ray.threads_per_worker,
     )
     with ray_runtime(params.ray):
         report = evaluate(
