@@ -209,11 +209,6 @@ class RayParams(_Section):
     cpus_per_data_task: float = Field(0.5, gt=0)
     """What each Ray Data read/decode task asks for; it must fit in what the workers leave free
     on a node (on a cluster the reads run on the driver's node), or the reads never start."""
-    threads_per_worker: int | None = Field(None, ge=1)
-    """torch intra-op threads in each training worker and evaluation actor; None is Ray's own
-    choice (the whole CPUs it was given, at least 1). On a 2-core machine one worker with 2
-    threads beats two 1-thread DDP workers (no gradient all-reduce, a batch BatchNorm sees
-    whole), while ``cpus_per_worker: 0.5`` keeps Ray's books open for the data reads."""
     gpus_per_worker: float = Field(1.0, ge=0)
     storage_path: str = "outputs/ray"
     """Ray Train storage: a local directory (relative to the repo) or ``s3://…``."""

@@ -108,8 +108,6 @@ class EvalSettings:
     tile: int = 0
     lpips: bool = True
     device: str = "auto"
-    threads: int | None = None
-    """torch intra-op threads per evaluating actor (None: what Ray set)."""
 
 
 class BatchEvaluator:
@@ -121,8 +119,6 @@ class BatchEvaluator:
 
     def __init__(self, generators: Mapping[str, torch.nn.Module], settings: EvalSettings) -> None:
         self.settings = settings
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
         self.upscalers = {
             method: Upscaler.prepare(generator, tile=settings.tile, device=settings.device, precision="fp32")
             for method, generator in generators.items()

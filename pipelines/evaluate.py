@@ -34,7 +34,6 @@ def run(args: argparse.Namespace, params: Params) -> None:
         else params.degrade.scale,
         tile=params.evaluate.tile,
         lpips=params.evaluate.lpips,
-        threads=params.ray.threads_per_worker,
     )
     with ray_runtime(params.ray):
         report = evaluate(

@@ -84,8 +84,6 @@ class LoopConfig:
     checkpoint_every_steps: int
     seed: int
     crop_border: int
-    threads: int | None = None
-    """torch intra-op threads of each worker (None: what Ray set, OMP_NUM_THREADS)."""
     pixel_loss: str = "mse"
     """Pretraining: the optimised pixel loss (``mse`` | ``l1``)."""
     crop_size: int | None = None
@@ -138,8 +136,6 @@ class _Worker:
         self.cfg = cfg
         self.rank, self.world = context.get_world_rank(), context.get_world_size()
         self.device = ray.train.torch.get_device()
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         torch.backends.cudnn.benchmark = True  # fixed train shapes: let cuDNN pick its fastest kernels
         self.plan = select_precision(cfg.precision, self.device)
         self.base_lrs = {"g": cfg.lr_g, "d": cfg.lr_d}

@@ -307,7 +307,6 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         precision=section.precision,
         channels_last=section.channels_last,
         checkpoint_every_steps=section.checkpoint_every_steps,
-        threads=params.ray.threads_per_worker,
         crop_size=section.crop_size,
         augment=section.augment,
         lr_schedule=section.lr_schedule,
