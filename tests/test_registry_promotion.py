@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from dpsrgan.cli import main as cli_main
+from dpsrgan.config import MlflowParams
 from dpsrgan.errors import DpsrganError
 from dpsrgan.promotion import gate_checks
 from dpsrgan.registry import (
@@ -57,6 +58,16 @@ def test_absolute_gate_decides_without_champion_and_missing_metric_is_an_error()
         gate_checks({"psnr_y": 21.0}, None, GATE, {"ssim_y": 0.5})
     with pytest.raises(DpsrganError, match="champion has no metric"):
         gate_checks({"psnr_y": 21.0}, {"ssim_y": 0.5}, {"psnr_y": 0.0}, {})
+
+
+def test_default_first_promotion_needs_a_model_that_beats_bicubic():
+    # mlflow.gate_absolute's default: the candidate's PSNR-Y gain over bicubic on the test split
+    default_gate = MlflowParams().gate_absolute
+    assert default_gate == {"psnr_y_gain": 0.0}
+    summary = {"bicubic": {"psnr_y": 29.6, "psnr_y_gain": 0.0}, "gan": {"psnr_y": 30.5, "psnr_y_gain": 0.87}}
+    assert all(check.passed for check in gate_checks(registry_metrics(summary), None, GATE, default_gate))
+    below = {"bicubic": {"psnr_y": 29.6, "psnr_y_gain": 0.0}, "gan": {"psnr_y": 29.5, "psnr_y_gain": -0.1}}
+    assert not any(check.passed for check in gate_checks(registry_metrics(below), None, GATE, default_gate))
 
 
 def test_registry_metrics_unprefix_the_candidate_and_prefix_baselines():
