@@ -13,7 +13,7 @@ def test_text_report_of_the_default_model(tmp_path, capsys):
     path = save_generator(Generator(), tmp_path / "g.pt", mlflow_run_id="0f3a", data_md5="00d2c5bc")
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "Generator(scale=4, channels=64, num_blocks=16, dilation=2, in_channels=3)" in out
+    assert "Generator(scale=4, channels=64, num_blocks=16, dilation=2, in_channels=3, bicubic_skip=False)" in out
     assert "112 LR px" in out and ">= 56 LR px" in out
     for number in ("1,846,083", "4,695,425", "6,541,508", "1,550,659", "38,245,569", "39,796,228", "8x8"):
         assert number in out
