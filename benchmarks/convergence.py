@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import machine_slug
+from dpsrgan.config import load_params
 from dpsrgan.data.folder import assign_splits, bundled_photos, list_images
 from dpsrgan.data.images import load_rgb
 from dpsrgan.data.pairs import centre_crop
@@ -54,7 +55,6 @@ logger = logging.getLogger("benchmarks.convergence")
 
 SCALE = 4
 EVAL_MAX_SIDE = 512
-QUICKSTART_FRACTIONS = (0.04, 0.36)  # params.yaml data.valid_fraction, data.test_fraction
 
 
 def random_crop_pairs(rng: np.random.Generator, photos: list[np.ndarray], count: int, hr: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +91,8 @@ def photo_splits(source: str) -> dict[str, dict[str, Path]]:
     else:
         root = Path(source)
         files = {rel: root / rel for rel in list_images(root)}
-    assignment = assign_splits(files, *QUICKSTART_FRACTIONS)
+    data = load_params().data  # the quickstart's split fractions, from params.yaml
+    assignment = assign_splits(files, data.valid_fraction, data.test_fraction)
     return {split: {rel: files[rel] for rel in files if assignment[rel] == split} for split in ("train", "valid", "test")}
 
 
