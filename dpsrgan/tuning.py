@@ -517,7 +517,7 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
     from ray import tune
 
     from dpsrgan.data.placement import this_node
-    from dpsrgan.tracking import end_stage_run, start_stage_run
+    from dpsrgan.lifecycle.tracking import end_stage_run, start_stage_run
     from dpsrgan.training.trainer import check_resources, inspect_inputs, loop_config, storage_target
 
     tp = params.tune
@@ -641,7 +641,7 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
 
 def _log_sweep(run: Any, best: BestConfig, table: pd.DataFrame, plot: bytes) -> None:
     """The parent run: best knobs and score as metrics, the table, plot and best config as files."""
-    from dpsrgan.tracking import RunLogger
+    from dpsrgan.lifecycle.tracking import RunLogger
 
     logger_ = RunLogger(run.tracking_uri, run.run_id)
     logger_.log_metrics(

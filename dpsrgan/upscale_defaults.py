@@ -1,5 +1,5 @@
 """Upscaling defaults shared by ``dpsrgan upscale``, :func:`dpsrgan.inference.upscale_paths` and
-the served model (:mod:`dpsrgan.serving`), defined once so the three cannot drift apart.
+the served model (:mod:`dpsrgan.lifecycle.serving`), defined once so the three cannot drift apart.
 
 Plain numbers and no imports: the CLI reads them to build ``--help`` without loading torch.
 """

@@ -121,7 +121,7 @@ def test_rayjob_manifest_has_the_required_fields():
     assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
     assert job["metadata"]["name"]
     spec = job["spec"]
-    assert "python -m dpsrgan.cluster_job" in spec["entrypoint"]
+    assert "python -m dpsrgan.cluster.job" in spec["entrypoint"]
     assert spec["shutdownAfterJobFinishes"] is True
     assert spec["submissionMode"] in {"K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"}
     _check_ray_cluster_spec(spec["rayClusterSpec"], "rayjob.yaml")

@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from dpsrgan.cli import main as cli_main
 from dpsrgan.config import MlflowParams
 from dpsrgan.errors import DpsrganError
-from dpsrgan.promotion import gate_checks
-from dpsrgan.registry import (
+from dpsrgan.lifecycle.promotion import gate_checks
+from dpsrgan.lifecycle.registry import (
     CHALLENGER,
     CHAMPION,
     dvc_lock_hashes,

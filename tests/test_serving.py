@@ -25,8 +25,8 @@ from dpsrgan.checkpoint import load_generator
 from dpsrgan.cli import build_parser
 from dpsrgan.cli import main as cli_main
 from dpsrgan.inference import upscale
-from dpsrgan.registry import CHAMPION, register_generator
-from dpsrgan.serving import DEFAULT_CONFIG, SRPyfunc, b64_to_image, image_to_b64, pinned_requirements
+from dpsrgan.lifecycle.registry import CHAMPION, register_generator
+from dpsrgan.lifecycle.serving import DEFAULT_CONFIG, SRPyfunc, b64_to_image, image_to_b64, pinned_requirements
 from tests._tiny import save_tiny_generator, smooth_image
 from tests.fixtures.services import free_port, stop_group, wait_http
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpsrgan import job_results
+from dpsrgan.cluster import results as job_results
 from dpsrgan.errors import DpsrganError
-from dpsrgan.submit import (
+from dpsrgan.cluster.submit import (
     FORWARDED_ENV,
     JOB_EXCLUDES,
     _LineFilter,
@@ -90,9 +90,9 @@ def test_address_comes_from_flag_then_api_server_then_ray_address():
 def test_entrypoints():
     assert (
         job_entrypoint(["dvc", "repro", "train_gan"], fetch_outs=True)
-        == "python -m dpsrgan.cluster_job train_gan"
+        == "python -m dpsrgan.cluster.job train_gan"
     )
-    assert job_entrypoint(["dvc", "repro"], fetch_outs=False) == "python -m dpsrgan.cluster_job"
+    assert job_entrypoint(["dvc", "repro"], fetch_outs=False) == "python -m dpsrgan.cluster.job"
     assert job_entrypoint(["python", "-m", "pipelines.pretrain", "--x", "a b"], False) == (
         "python -m pipelines.pretrain --x 'a b'"
     )

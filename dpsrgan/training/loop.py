@@ -148,7 +148,7 @@ class _Worker:
         self.reporter = None
         if self.rank == 0:
             if cfg.tracking_uri and cfg.mlflow_run_id:
-                from dpsrgan.tracking import RunLogger
+                from dpsrgan.lifecycle.tracking import RunLogger
 
                 self.mlflow = RunLogger(cfg.tracking_uri, cfg.mlflow_run_id)
             if cfg.sink is not None:

@@ -425,7 +425,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
     import ray
 
     from dpsrgan.data.placement import this_node
-    from dpsrgan.tracking import end_stage_run, start_stage_run
+    from dpsrgan.lifecycle.tracking import end_stage_run, start_stage_run
     from dpsrgan.training.faults import FaultInjection
     from dpsrgan.training.progress import ProgressPrinter, ProgressSink
     from dpsrgan.training.state import load_state
@@ -497,7 +497,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
 
 def _log_summary(run: Any, state: dict[str, Any]) -> None:
     """The history plot on the MLflow run; a last log line with the result."""
-    from dpsrgan.tracking import RunLogger
+    from dpsrgan.lifecycle.tracking import RunLogger
     from dpsrgan.training.outputs import final_metrics
     from dpsrgan.visualize import history_plot
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.provenance import commit_tag
-from dpsrgan.registry import check_reachable, flatten
+from dpsrgan.lifecycle.registry import check_reachable, flatten
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The cluster-side half of ``dpsrgan submit -- dvc repro``: DVC in a Ray job without git.
 
-    python -m dpsrgan.cluster_job [dvc repro arguments...]
+    python -m dpsrgan.cluster.job [dvc repro arguments...]
 
 Run by Ray as the job's entrypoint, in the job's unpacked working directory (the repo without
 ``.git``, data or DVC cache). It
@@ -10,7 +10,7 @@ Run by Ray as the job's entrypoint, in the job's unpacked working directory (the
 2. runs ``dvc repro --pull`` without git (``core.no_scm``): unchanged upstream outs come from
    the DVC remote, never from the job package;
 3. runs ``dvc push``, so the new outs are in the remote;
-4. prints ``dvc.lock`` and the uncached outs as one marked log line (:mod:`dpsrgan.job_results`)
+4. prints ``dvc.lock`` and the uncached outs as one marked log line (:mod:`dpsrgan.cluster.results`)
    that the submitting ``dpsrgan submit --fetch-outs`` writes into its checkout before
    ``dvc pull``.
 
@@ -27,10 +27,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from dpsrgan import job_results
-from dpsrgan.submit import stage_targets
+from dpsrgan.cluster import results as job_results
+from dpsrgan.cluster.submit import stage_targets
 
-logger = logging.getLogger("dpsrgan.cluster_job")
+logger = logging.getLogger("dpsrgan.cluster.job")
 
 
 def _dvc(args: Sequence[str], cwd: Path) -> None:

@@ -28,7 +28,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.provenance import commit_tag
-from dpsrgan.registry import CHALLENGER, CHAMPION, alias_version, registry_call
+from dpsrgan.lifecycle.registry import CHALLENGER, CHAMPION, alias_version, registry_call
 
 logger = logging.getLogger(__name__)
 

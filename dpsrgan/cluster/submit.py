@@ -18,9 +18,9 @@ project's rules built in:
   metadata and ``DPSRGAN_GIT_COMMIT`` / ``DPSRGAN_GIT_DIRTY``, since ``.git`` stays home.
 * **Results come back.** Checkpoints live in ``ray.storage_path`` and runs on the shared MLflow
   server (``MLFLOW_TRACKING_URI`` is forwarded). ``dvc repro`` runs on the cluster through
-  :mod:`dpsrgan.cluster_job`: deps come from the DVC remote, cached outs go back to it, and
+  :mod:`dpsrgan.cluster.job`: deps come from the DVC remote, cached outs go back to it, and
   ``dvc.lock`` with the uncached outs (metrics, plots) comes back through the job log
-  (:mod:`dpsrgan.job_results`). With ``fetch_outs`` those are written here and ``dvc pull``
+  (:mod:`dpsrgan.cluster.results`). With ``fetch_outs`` those are written here and ``dvc pull``
   checks the cached outs out, as if ``dvc repro`` had run here.
 """
 
@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from dpsrgan import job_results
+from dpsrgan.cluster import results as job_results
 from dpsrgan.errors import DpsrganError
 from dpsrgan.provenance import COMMIT_ENV, DIRTY_ENV, git_provenance
 
@@ -194,7 +194,7 @@ def build_runtime_env(
 
 
 def job_entrypoint(command: Sequence[str], fetch_outs: bool) -> str:
-    """The shell line Ray runs. ``dvc repro`` goes through :mod:`dpsrgan.cluster_job` (no git
+    """The shell line Ray runs. ``dvc repro`` goes through :mod:`dpsrgan.cluster.job` (no git
     on the cluster, deps pulled from and outs pushed to the DVC remote); anything else runs as is.
     """
     if not command:
@@ -205,7 +205,7 @@ def job_entrypoint(command: Sequence[str], fetch_outs: bool) -> str:
             raise DpsrganError(
                 f"`{shown}`: of the dvc commands only `dvc repro` runs on a cluster (.git stays home)"
             )
-        return shlex.join(["python", "-m", "dpsrgan.cluster_job", *command[2:]])
+        return shlex.join(["python", "-m", "dpsrgan.cluster.job", *command[2:]])
     if fetch_outs:
         raise DpsrganError(
             f"--fetch-outs brings back DVC outs, so the command must be `dvc repro [...]`, got `{shown}`"

@@ -9,7 +9,7 @@ Any image mode :mod:`dpsrgan.inference.images` supports goes in (gray stays gray
 and the output is always PNG so nothing is lost on the way back. Upscaling is tiled (bounded
 memory for big uploads) with the same engine as ``dpsrgan upscale``.
 
-The model is logged "from code" (:mod:`dpsrgan.pyfunc_model` is the model file) with this
+The model is logged "from code" (:mod:`dpsrgan.lifecycle.pyfunc_model` is the model file) with this
 package as its code path, so nothing is pickled: the registered artifact is the weights file
 written by :func:`dpsrgan.save_generator` (loaded with ``weights_only=True``), this package's
 source, and exact pins of the few packages it imports.

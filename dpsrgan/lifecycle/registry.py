@@ -4,8 +4,8 @@ small client helpers that promotion and loading share.
 Registration logs, on one run of the tracking experiment, everything needed to judge and trace
 the version later: the evaluation metrics (the promotion gate reads them from this run), the
 params, and lineage tags (git commit, the data/model hashes DVC recorded in ``dvc.lock``). The
-model itself is the pyfunc of :mod:`dpsrgan.serving`. A new version gets the ``challenger``
-alias; only ``dpsrgan promote`` (:mod:`dpsrgan.promotion`) moves ``champion``.
+model itself is the pyfunc of :mod:`dpsrgan.lifecycle.serving`. A new version gets the ``challenger``
+alias; only ``dpsrgan promote`` (:mod:`dpsrgan.lifecycle.promotion`) moves ``champion``.
 
 Works against any tracking URI (``MLFLOW_TRACKING_URI``: a server, or MLflow 3's default local
 sqlite file). An unreachable server is a one-line :class:`DpsrganError`, found by a short
@@ -201,7 +201,7 @@ def register_generator(
     """
     import mlflow
 
-    from dpsrgan.serving import log_pyfunc
+    from dpsrgan.lifecycle.serving import log_pyfunc
 
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = connect(uri)
@@ -251,7 +251,7 @@ def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
     import mlflow
 
     from dpsrgan.checkpoint import load_generator
-    from dpsrgan.serving import WEIGHTS_KEY
+    from dpsrgan.lifecycle.serving import WEIGHTS_KEY
 
     check_reachable(mlflow.get_tracking_uri())
     with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp, _no_download_progress_bars():
