@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.fast import fast_inference_model
+from dpsrgan.inference.planes import LUMA, Planes, full_scale, upscale_alpha
 from dpsrgan.inference.runtime import (
     DTYPES,
     Precision,
@@ -34,31 +34,8 @@ FALLBACK_PAD = 32
 """Tile pad for a model that does not state ``receptive_radius`` (a guess, logged)."""
 MIN_TILE = 16
 """Below this many LR pixels a tile is mostly pad; out-of-memory halving stops here."""
-LUMA = (0.299, 0.587, 0.114)
-"""ITU-R BT.601 weights, Pillow's own RGB → L conversion: grayscale in → grayscale out."""
 
 Sink = Callable[[int, torch.Tensor], None]
-
-
-@dataclass
-class Planes:
-    """An image as arrays: ``color`` H×W×C with C = 1 (gray) or 3 (RGB), ``alpha`` H×W or None.
-    Integer dtypes use their full range (uint8: 255, uint16: 65535); floats are in [0, 1]."""
-
-    color: np.ndarray
-    alpha: np.ndarray | None = None
-
-
-def full_scale(dtype: np.dtype) -> float:
-    """The value that means 1.0 for an image dtype."""
-    match np.dtype(dtype):
-        case np.uint8:
-            return 255.0
-        case np.uint16:
-            return 65535.0
-        case dt if np.issubdtype(dt, np.floating):
-            return 1.0
-    raise DpsrganError(f"image arrays must be uint8, uint16 or float in [0, 1], got dtype {dtype}")
 
 
 def model_scale(model: nn.Module, device: torch.device) -> int:
@@ -234,15 +211,3 @@ def _quantise(values: torch.Tensor, dtype: np.dtype, top: float) -> np.ndarray:
     if dtype == np.uint8:  # values are in [0, 255] after the clamp: convert in torch, no int32 copy
         return integers.to(torch.uint8).cpu().numpy()
     return integers.to(torch.int32).cpu().numpy().astype(dtype)
-
-
-def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
-    """Bicubic ×scale of an H×W alpha plane, clamped and returned in its own dtype."""
-    top = full_scale(alpha.dtype)
-    height, width = alpha.shape
-    plane = Image.fromarray(alpha.astype(np.float32) / top)  # mode F
-    big = np.asarray(plane.resize((width * scale, height * scale), Image.Resampling.BICUBIC))
-    big = np.clip(big, 0.0, 1.0)
-    if top == 1.0:
-        return big.astype(alpha.dtype)
-    return np.rint(big * top).astype(alpha.dtype)

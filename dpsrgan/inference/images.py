@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.inference.engine import Planes
+from dpsrgan.inference.planes import Planes
 from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,7 @@
-r"""Tiled forward pass with real-pixel context and blended overlaps (pure torch, no precision or
-device policy: the caller passes ``forward``).
+r"""Tiled forward pass with real-pixel context and blended overlaps (no precision or device
+policy: the caller passes ``forward``). Works on torch tensors and on numpy arrays alike, so the
+exported-model backends (:mod:`dpsrgan.inference.exported`) tile exactly as the torch engine
+does without importing torch.
 
 Geometry, one axis, in LR pixels (``s`` = scale)::
 
@@ -24,10 +26,15 @@ float, and finished rows are handed to the caller as soon as no later tile can t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import torch
+import numpy as np
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+Array: TypeAlias = "torch.Tensor | np.ndarray"
+Forward = Callable[[Any], Any]
 
 
 def spans(size: int, tile: int) -> list[tuple[int, int]]:
@@ -52,32 +59,49 @@ def effective_overlap(tile: int, pad: int, overlap: int) -> int:
     return max(0, min(overlap, pad, tile // 2))
 
 
-def _weights(start: int, stop: int, scale: int, low_edge: int | None, high_edge: int | None, overlap: int,
-             device: torch.device) -> torch.Tensor:
+def _weights(start: int, stop: int, scale: int, low_edge: int | None, high_edge: int | None,
+             overlap: int) -> np.ndarray:
     """Blend weights for the output pixels of the kept LR window ``[start, stop)`` (one axis).
 
     ``low_edge``/``high_edge`` are the interior boundaries of this tile (None at an image
     border). Weights are evaluated at output pixel centres in LR coordinates, so neighbours'
     ramps are mirror images and sum to exactly 1.
     """
-    centres = start + (torch.arange((stop - start) * scale, device=device, dtype=torch.float32) + 0.5) / scale
-    weight = torch.ones_like(centres)
+    centres = start + (np.arange((stop - start) * scale, dtype=np.float32) + 0.5) / scale  # float32 throughout
+    weight = np.ones_like(centres)
     if overlap > 0 and low_edge is not None:
-        weight *= ((centres - (low_edge - overlap)) / (2 * overlap)).clamp(0, 1)
+        weight *= np.clip((centres - (low_edge - overlap)) / (2 * overlap), 0, 1)
     if overlap > 0 and high_edge is not None:
-        weight *= (((high_edge + overlap) - centres) / (2 * overlap)).clamp(0, 1)
+        weight *= np.clip(((high_edge + overlap) - centres) / (2 * overlap), 0, 1)
     return weight
 
 
+def _like(values: np.ndarray, array: Array) -> Array:
+    """``values`` as the array type of ``array`` (a tensor on its device, or numpy as is)."""
+    if isinstance(array, np.ndarray):
+        return values
+    import torch
+
+    return torch.from_numpy(values).to(array.device)
+
+
+def _zeros(array: Array, shape: tuple[int, ...]) -> Array:
+    return np.zeros(shape, array.dtype) if isinstance(array, np.ndarray) else array.new_zeros(shape)
+
+
+def _copy(array: Array) -> Array:
+    return array.copy() if isinstance(array, np.ndarray) else array.clone()
+
+
 def tiled_forward(
-    lr: torch.Tensor, forward: Forward, *, scale: int, tile: int, pad: int, overlap: int
-) -> Iterator[tuple[int, torch.Tensor]]:
+    lr: Array, forward: Forward, *, scale: int, tile: int, pad: int, overlap: int
+) -> Iterator[tuple[int, Array]]:
     """Run ``forward`` over ``lr`` (N×C×H×W) tile by tile; yield ``(first_output_row, rows)``
     bands of the N×C'×sH×sW float32 result, top to bottom, each row exactly once.
 
     ``tile <= 0`` or an image that fits one tile runs whole. ``overlap`` must already be valid
     (see :func:`effective_overlap`). ``forward`` gets CPU or device slices of ``lr`` and returns
-    float32 on any device; the bands live where ``forward``'s outputs do.
+    float32 on any device; the bands live where ``forward``'s outputs do (numpy in, numpy out).
     """
     height, width = lr.shape[-2:]
     if tile <= 0 or (height <= tile and width <= tile):
@@ -85,12 +109,12 @@ def tiled_forward(
         return
     assert 0 <= overlap <= min(pad, tile // 2), "overlap must come from effective_overlap"
     rows, cols = spans(height, tile), spans(width, tile)
-    carry: torch.Tensor | None = None  # finished-by-nobody rows [y0 - o, y0 + o) of the last band
+    carry: Array | None = None  # finished-by-nobody rows [y0 - o, y0 + o) of the last band
     for index, (y0, y1) in enumerate(rows):
         keep_y0, keep_y1 = max(y0 - overlap, 0), min(y1 + overlap, height)
         in_y0, in_y1 = max(y0 - pad, 0), min(y1 + pad, height)
-        band: torch.Tensor | None = None
-        weight_y: torch.Tensor | None = None
+        band: Array | None = None
+        weight_y: Array | None = None
         for x0, x1 in cols:
             keep_x0, keep_x1 = max(x0 - overlap, 0), min(x1 + overlap, width)
             in_x0, in_x1 = max(x0 - pad, 0), min(x1 + pad, width)
@@ -101,11 +125,11 @@ def tiled_forward(
                 (keep_x0 - in_x0) * scale : (keep_x1 - in_x0) * scale,
             ]
             if band is None:
-                band = out.new_zeros(*out.shape[:-2], (keep_y1 - keep_y0) * scale, width * scale)
-                weight_y = _weights(keep_y0, keep_y1, scale, y0 if y0 > 0 else None,
-                                    y1 if y1 < height else None, overlap, out.device)
-            weight_x = _weights(keep_x0, keep_x1, scale, x0 if x0 > 0 else None,
-                                x1 if x1 < width else None, overlap, out.device)
+                band = _zeros(out, (*out.shape[:-2], (keep_y1 - keep_y0) * scale, width * scale))
+                weight_y = _like(_weights(keep_y0, keep_y1, scale, y0 if y0 > 0 else None,
+                                          y1 if y1 < height else None, overlap), out)
+            weight_x = _like(_weights(keep_x0, keep_x1, scale, x0 if x0 > 0 else None,
+                                      x1 if x1 < width else None, overlap), out)
             band[..., keep_x0 * scale : keep_x1 * scale] += out * (weight_y[:, None] * weight_x[None, :])
             del out
         assert band is not None
@@ -113,5 +137,5 @@ def tiled_forward(
             band[..., : carry.shape[-2], :] += carry
         last = index == len(rows) - 1
         finished = (keep_y1 if last else y1 - overlap) - keep_y0
-        carry = None if last else band[..., finished * scale :, :].clone()
+        carry = None if last else _copy(band[..., finished * scale :, :])
         yield keep_y0 * scale, band[..., : finished * scale, :]
