@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.baselines import SRResNet, conv_flops_per_lr_pixel, matmul_rate  # noqa: E402
+from benchmarks.baselines import conv_flops_per_lr_pixel, matmul_rate, srresnet16  # noqa: E402
 from benchmarks.common import cpu_model, interleaved, summary  # noqa: E402
 from dpsrgan.inference import upscale_tensor  # noqa: E402
 from dpsrgan.inference.engine import Upscaler  # noqa: E402
@@ -119,7 +119,7 @@ def inference_section(device: torch.device, side: int, batch: int, repeats: int,
                       n_mm: int) -> dict[str, Any]:
     torch.manual_seed(0)
     model = Generator().eval().to(device)
-    baseline = SRResNet().eval().to(device)
+    baseline = srresnet16().to(device)
     lr = photo_like(side, device, batch)
     lr_cl = lr.contiguous(memory_format=CL)
     channels_last = Generator().eval().to(device, memory_format=CL)

@@ -130,3 +130,19 @@ def srgan_discriminator_parameter_count(
     count += flat * SRGAN_DENSE_WIDTH + SRGAN_DENSE_WIDTH  # Dense(1024)
     count += SRGAN_DENSE_WIDTH + 1  # Dense(1)
     return count
+
+
+def build_discriminator(architecture: dict) -> nn.Module:
+    """Either discriminator from its architecture dict (a checkpoint's, or the trainer's): ``kind``
+    ``patchgan`` (the default when absent: DPSRGAN's, :class:`Discriminator`) or ``srgan``
+    (:class:`~dpsrgan.models.srgan_discriminator.SRGANDiscriminator`, the SRGAN baseline's)."""
+    config = dict(architecture)
+    match config.pop("kind", "patchgan"):
+        case "patchgan":
+            return Discriminator(**config)
+        case "srgan":
+            from dpsrgan.models.srgan_discriminator import SRGANDiscriminator
+
+            return SRGANDiscriminator(**config)
+        case other:
+            raise DpsrganError(f"discriminator kind must be 'patchgan' or 'srgan', got {other!r}")

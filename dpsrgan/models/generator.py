@@ -15,7 +15,8 @@ receptive field cheaply::
 Where we deviate from, or pin down, the paper:
 
 - "dilation rate 1" in the paper means one pixel gap between taps, which is ``dilation=2`` in
-  PyTorch (``dilation=1`` is a plain conv and widens nothing). ``dilation`` is a parameter.
+  PyTorch (``dilation=1`` is a plain conv and widens nothing). ``dilation`` is a parameter;
+  ``dilation=None`` drops the extra convs, which leaves exactly SRResNet (``models/srresnet.py``).
 - The paper does not draw where in the block the extra conv sits; we append it to the residual
   branch, after the second BN, so the block is SRResNet's plus one layer and the skip is intact.
 - The upsampler convs are ICNR-initialised (Aitken et al., 2017): at initialisation each
@@ -113,7 +114,8 @@ class Generator(nn.Module):
         scale: 2, 4 (the paper) or 8; one PixelShuffle ×2 stage per factor of two.
         channels: feature width (64 in SRResNet).
         num_blocks: residual blocks (16 in SRResNet); blocks 0, 2, 4, ... get the dilated conv.
-        dilation: PyTorch dilation of the extra conv; 2 is the paper's "rate 1".
+        dilation: PyTorch dilation of the extra conv; 2 is the paper's "rate 1". None: no extra
+            conv at all, i.e. SRResNet (see :func:`dpsrgan.models.srresnet.srresnet`).
         in_channels: image channels (3 for RGB).
         bicubic_skip: predict a residual over MATLAB-bicubic upsampling of the input, with the
             tail conv zero-initialised (starts at bicubic). False is the paper's form.
@@ -124,7 +126,7 @@ class Generator(nn.Module):
         scale: int = 4,
         channels: int = 64,
         num_blocks: int = 16,
-        dilation: int = 2,
+        dilation: int | None = 2,
         in_channels: int = 3,
         bicubic_skip: bool = False,
     ) -> None:
@@ -173,7 +175,7 @@ class Generator(nn.Module):
         return sr
 
     @property
-    def config(self) -> dict[str, int | bool]:
+    def config(self) -> dict[str, int | bool | None]:
         """The constructor arguments as plain data (a copy): ``Generator.from_config`` inverts it."""
         return dict(self._config)
 
@@ -214,14 +216,12 @@ class Generator(nn.Module):
         return windows
 
 
-def _check_config(scale: int, channels: int, num_blocks: int, dilation: int, in_channels: int) -> None:
+def _check_config(scale: int, channels: int, num_blocks: int, dilation: int | None, in_channels: int) -> None:
     if scale not in VALID_SCALES:
         raise DpsrganError(f"generator scale must be one of {list(VALID_SCALES)}, got {scale!r}")
-    for name, value, minimum in (
-        ("channels", channels, 1),
-        ("num_blocks", num_blocks, 1),
-        ("dilation", dilation, 1),
-        ("in_channels", in_channels, 1),
-    ):
+    checks = [("channels", channels, 1), ("num_blocks", num_blocks, 1), ("in_channels", in_channels, 1)]
+    if dilation is not None:  # None: no extra conv (SRResNet)
+        checks.append(("dilation", dilation, 1))
+    for name, value, minimum in checks:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise DpsrganError(f"generator {name} must be an integer >= {minimum}, got {value!r}")
