@@ -102,8 +102,9 @@ class ModelParams(_Section):
 
     channels: int = Field(64, ge=4)
     num_blocks: int = Field(16, ge=1)
-    dilation: int = Field(2, ge=1)
-    """PyTorch dilation of the extra conv in alternating blocks; 2 = the paper's 'rate 1'."""
+    dilation: int | None = Field(2, ge=1)
+    """PyTorch dilation of the extra conv in alternating blocks; 2 = the paper's 'rate 1'; null:
+    no extra conv, i.e. SRResNet (what the baselines' ``srresnet`` arm trains)."""
     bicubic_skip: bool = True
     """The generator predicts a residual over MATLAB-bicubic upsampling, its last conv zero-
     initialised, so it starts at bicubic (false: the paper's form). Why it is our default:
@@ -111,6 +112,15 @@ class ModelParams(_Section):
     training, this one is above it."""
     d_channels: int = Field(64, ge=4)
     d_spectral_norm: bool = False
+    discriminator: Literal["patchgan", "srgan"] = "patchgan"
+    """``patchgan``: the paper's conditional PatchGAN on (HR, LR); ``srgan``: SRGAN's, on HR alone,
+    with a dense head sized for the GAN crop (what the baselines' ``srgan`` arm trains)."""
+
+    @model_validator(mode="after")
+    def _srgan_discriminator_has_no_spectral_norm(self) -> ModelParams:
+        if self.discriminator == "srgan" and self.d_spectral_norm:
+            raise ValueError("d_spectral_norm applies to the PatchGAN only; use discriminator: patchgan")
+        return self
 
 
 class LossParams(_Section):
@@ -262,6 +272,17 @@ class EvaluateParams(_Section):
     """Inference tile size for large test images (0 = whole image)."""
 
 
+class BaselinesParams(_Section):
+    """SRResNet and SRGAN (Ledig et al., 2017) trained beside DPSRGAN by the same stages, on the
+    same data, with the same pretrain.* / gan.* budget and seeds (dvc.yaml's ``pretrain_baseline``
+    and ``train_gan_baseline`` stages; :mod:`dpsrgan.baselines`)."""
+
+    enabled: bool = False
+    """Off: the baseline stages write an 'off' marker and train nothing; evaluate marks their rows."""
+    srgan_adv_weight: float = Field(1e-3, ge=0)
+    """SRGAN's adversarial weight (its paper's 1e-3; the baselines get no tune sweep)."""
+
+
 class MlflowParams(_Section):
     """Tracking experiment, registry name and the promotion gate."""
 
@@ -286,6 +307,7 @@ class Params(_Section):
     ray: RayParams = RayParams()
     tune: TuneParams = TuneParams()
     evaluate: EvaluateParams = EvaluateParams()
+    baselines: BaselinesParams = BaselinesParams()
     mlflow: MlflowParams = MlflowParams()
 
 

@@ -1,4 +1,6 @@
 """Pretrain stage: the generator alone with pixel MSE on Ray Train (the paper's initialisation).
+With ``--arm srresnet``: the SRResNet baseline instead (dpsrgan.baselines; an 'off' record when
+baselines.enabled is false).
 
     python -m pipelines.pretrain --data data/processed --out models/pretrain/generator.pt \
         --history plots/pretrain/history.csv --metrics metrics/pretrain.json
@@ -20,6 +22,11 @@ from pipelines._stage import run_stage, stage_parser
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
+    from dpsrgan.baselines import params_or_stand_down, write_arm_record
+
+    params = params_or_stand_down(params, args.arm, args.out, args.metrics)
+    if params is None:  # a baseline arm with baselines.enabled: false: nothing to train
+        return
     from dpsrgan.training.outputs import (
         export_generator,
         final_metrics,
@@ -28,10 +35,12 @@ def run(args: argparse.Namespace, params: Params) -> None:
     )
     from dpsrgan.training.trainer import train_stage
 
-    result = train_stage("pretrain", params, args.data)
+    result = train_stage("pretrain", params, args.data, arm=args.arm or "dpsrgan")
     export_generator(result.state, args.out, **result.provenance())
     write_history_csv(result.state["progress"]["history"], args.history)
     write_metrics_json(final_metrics(result.state), args.metrics)
+    if args.arm is not None:
+        write_arm_record(args.out.parent, args.arm, True, **result.provenance())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="generator checkpoint to write")
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics CSV to write")
     parser.add_argument("--metrics", type=Path, required=True, help="final metrics JSON to write")
+    parser.add_argument(
+        "--arm",
+        choices=["srresnet"],
+        help="train this baseline arm (dpsrgan.baselines) instead of DPSRGAN; writes arm.json beside --out",
+    )
     return run_stage(run, parser, argv)
 
 

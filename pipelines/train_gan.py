@@ -1,4 +1,6 @@
 """GAN stage: generator + conditional PatchGAN discriminator on Ray Train, from the pretrained G.
+With ``--arm srgan``: the SRGAN baseline instead (dpsrgan.baselines; an 'off' record when
+baselines.enabled is false).
 
     python -m pipelines.train_gan --data data/processed --pretrained models/pretrain/generator.pt \
         [--best-config outputs/tune/best.json] --out models/gan/generator.pt \
@@ -22,6 +24,11 @@ from pipelines._stage import run_stage, stage_parser
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
+    from dpsrgan.baselines import params_or_stand_down, write_arm_record
+
+    params = params_or_stand_down(params, args.arm, args.out, args.metrics)
+    if params is None:  # a baseline arm with baselines.enabled: false: nothing to train
+        return
     from dpsrgan.training.outputs import (
         export_discriminator,
         export_generator,
@@ -35,11 +42,13 @@ def run(args: argparse.Namespace, params: Params) -> None:
         from dpsrgan.tuning import apply_best_config, read_best_config
 
         params = apply_best_config(params, read_best_config(args.best_config))
-    result = train_stage("gan", params, args.data, pretrained=args.pretrained)
+    result = train_stage("gan", params, args.data, pretrained=args.pretrained, arm=args.arm or "dpsrgan")
     export_generator(result.state, args.out, **result.provenance())
     export_discriminator(result.state, args.out_discriminator, **result.provenance())
     write_history_csv(result.state["progress"]["history"], args.history)
     write_metrics_json(final_metrics(result.state), args.metrics)
+    if args.arm is not None:
+        write_arm_record(args.out.parent, args.arm, True, **result.provenance())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics CSV to write")
     parser.add_argument("--metrics", type=Path, required=True, help="final metrics JSON to write")
+    parser.add_argument(
+        "--arm",
+        choices=["srgan"],
+        help="train this baseline arm (dpsrgan.baselines) instead of DPSRGAN; writes arm.json beside --out",
+    )
     return run_stage(run, parser, argv)
 
 

@@ -39,7 +39,7 @@ from dpsrgan.checkpoint import unwrap
 from dpsrgan.data.loading import decode_row, owns_row
 from dpsrgan.degradation import imresize
 from dpsrgan.metrics import batch_psnr_y, batch_ssim_y
-from dpsrgan.models.discriminator import Discriminator
+from dpsrgan.models.discriminator import build_discriminator
 from dpsrgan.models.generator import Generator
 from dpsrgan.training.augment import random_crop, random_dihedral
 from dpsrgan.training.ema import EMA
@@ -175,7 +175,7 @@ class _Worker:
         from dpsrgan.losses import PerceptualLoss
         from dpsrgan.models.vgg import VGG19Features
 
-        discriminator = Discriminator(**cfg.discriminator)
+        discriminator = build_discriminator(cfg.discriminator)
         discriminator = ray.train.torch.prepare_model(
             to_channels_last(discriminator.to(device), cfg.channels_last)
         )

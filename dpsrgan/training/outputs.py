@@ -32,7 +32,7 @@ def export_generator(state: Mapping[str, Any], path: str | os.PathLike, **proven
 
 
 def export_discriminator(state: Mapping[str, Any], path: str | os.PathLike, **provenance: Any) -> Path:
-    """The discriminator's weights + architecture (``Discriminator(**architecture)``)."""
+    """The discriminator's weights + architecture (``build_discriminator(architecture)``)."""
     return atomic_torch_save(
         {
             "format": DISCRIMINATOR_FORMAT,

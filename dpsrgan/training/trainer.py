@@ -329,7 +329,12 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
             **extra,
         )
     gan, loss, model = params.gan, params.loss, params.model
-    discriminator = {"in_channels": 3, "channels": model.d_channels, "spectral_norm": model.d_spectral_norm}
+    match model.discriminator:
+        case "patchgan":
+            discriminator = {"in_channels": 3, "channels": model.d_channels, "spectral_norm": model.d_spectral_norm}
+        case "srgan":  # its dense head is sized for the training crop (whole patches when none)
+            side = min(gan.crop_size or params.data.hr_size, params.data.hr_size)
+            discriminator = {"kind": "srgan", "hr_size": [side, side], "in_channels": 3, "channels": model.d_channels}
     return LoopConfig(
         **common,
         lr_g=gan.lr_g,
@@ -420,8 +425,11 @@ def stage_datasets(inputs: StageInputs, ray_params: RayParams) -> dict[str, Any]
     return datasets
 
 
-def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path | None = None) -> StageResult:
-    """Run (or resume) one training stage on Ray Train; returns its final state."""
+def train_stage(
+    stage: Stage, params: Params, data_dir: Path, pretrained: Path | None = None, arm: str = "dpsrgan"
+) -> StageResult:
+    """Run (or resume) one training stage on Ray Train; returns its final state. ``arm`` tags the
+    MLflow run (``dpsrgan``, or a baseline of :mod:`dpsrgan.baselines` with its params applied)."""
     import ray
 
     from dpsrgan.data.placement import this_node
@@ -437,6 +445,7 @@ def train_stage(stage: Stage, params: Params, data_dir: Path, pretrained: Path |
         inputs = replace(inputs, data_node=this_node())
         tags = {
             "stage": stage,
+            "arm": arm,
             "ray.run_name": name,
             "ray.mode": mode,
             "ray.storage_path": params.ray.storage_path,
