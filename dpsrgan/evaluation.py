@@ -1,8 +1,9 @@
-"""Test-split evaluation: bicubic vs the pretrained generator (our SRResNet) vs the GAN generator.
+"""Test-split evaluation: bicubic, the SRResNet and SRGAN baselines (when trained), DPSRGAN's
+pretrained generator and DPSRGAN, side by side with the paper's numbers.
 
-One per-batch function, :class:`BatchEvaluator`, does all the work: it holds the two generators,
+One per-batch function, :class:`BatchEvaluator`, does all the work: it holds the generators,
 decodes a batch of test rows (the degrade stage's Parquet schema: ``id``, ``hr``/``lr`` PNG
-bytes), super-resolves each LR image three ways and measures every result against its HR image
+bytes), super-resolves each LR image every way and measures every result against its HR image
 (PSNR/SSIM on Y and RGB with the SR literature's border crop, LPIPS when available) and the time
 each method took. :func:`evaluate_split` runs it through Ray Data's ``map_batches`` (a pool of
 actors, each building the models once, so the work spreads over whatever cluster Ray is attached
@@ -44,9 +45,21 @@ from dpsrgan.metrics import METRIC_NAMES, color_shift, high_frequency_ratio, ima
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("bicubic", "pretrained", "gan")
-"""Row order everywhere: the baseline, the MSE-pretrained generator, the GAN generator."""
-LABELS = {"bicubic": "Bicubic", "pretrained": "Pretrained G (pixel loss)", "gan": "DPSRGAN"}
+METHODS = ("bicubic", "srresnet", "srgan", "pretrained", "gan")
+"""Row order everywhere: the free baseline, the paper's two baselines (dpsrgan.baselines; present
+when trained), DPSRGAN's MSE-pretrained (dilated) generator, DPSRGAN. ``pretrained`` and ``gan``
+are always evaluated."""
+REQUIRED = ("pretrained", "gan")
+LABELS = {
+    "bicubic": "Bicubic",
+    "srresnet": "SRResNet",
+    "srgan": "SRGAN",
+    "pretrained": "Pretrained G (pixel loss)",
+    "gan": "DPSRGAN",
+}
+GRID_TITLES = {"bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN", "pretrained": "pretrained", "gan": "DPSRGAN"}
+PAPER_ROWS = {"srresnet": "SRResNet", "srgan": "SRGAN", "gan": "DPSRGAN"}
+"""Our method → the paper's row it is measured beside (our pretrained G is not SRResNet: no row)."""
 EXTRA_METRICS = ("hf_ratio", "color_shift")
 """Beside PSNR/SSIM: high-frequency energy relative to HR (sharpness) and the largest per-channel
 mean difference to HR in 0–255 units (colour cast); see :mod:`dpsrgan.metrics`."""
@@ -136,8 +149,9 @@ class BatchEvaluator:
         size); the batch's time is shared equally among its images.
         """
         count = len(lrs)
-        images: dict[str, list[Any]] = {method: [None] * count for method in METHODS}
-        millis: dict[str, list[float]] = {method: [0.0] * count for method in METHODS}
+        methods = [method for method in METHODS if method == "bicubic" or method in self.upscalers]
+        images: dict[str, list[Any]] = {method: [None] * count for method in methods}
+        millis: dict[str, list[float]] = {method: [0.0] * count for method in methods}
         for index, lr in enumerate(lrs):
             start = time.perf_counter()
             images["bicubic"][index] = bicubic_upscale(lr, self.settings.scale)
@@ -172,7 +186,7 @@ class BatchEvaluator:
         rows: dict[str, list[Any]] = {
             key: [] for key in ("id", "method", *METRIC_NAMES, *EXTRA_METRICS, "lpips", "ms_per_image")
         }
-        for method in METHODS:
+        for method in images:
             for index, image_id in enumerate(ids):
                 sr, hr = images[method][index], hrs[index]
                 if sr.shape != hr.shape:
@@ -196,10 +210,14 @@ class BatchEvaluator:
 
 
 def load_generators(checkpoints: Mapping[str, str], scale: int) -> dict[str, torch.nn.Module]:
-    """Every method's generator (both must be given), checked against ``degrade.scale``."""
-    missing = set(("pretrained", "gan")) - set(checkpoints)
+    """Every method's generator (``pretrained`` and ``gan`` required, the baselines optional),
+    checked against ``degrade.scale``."""
+    missing = set(REQUIRED) - set(checkpoints)
     if missing:
         raise DpsrganError(f"evaluation needs checkpoints for {sorted(missing)}")
+    unknown = set(checkpoints) - set(METHODS[1:])
+    if unknown:
+        raise DpsrganError(f"unknown evaluation methods {sorted(unknown)}; valid: {', '.join(METHODS[1:])}")
     generators = {}
     for method, path in checkpoints.items():
         generators[method] = load_generator(path)
@@ -273,29 +291,80 @@ def evaluate_split(
     frame = frame.astype(
         {"id": str, **{name: np.float64 for name in (*METRIC_NAMES, "lpips", "ms_per_image")}}
     )
-    frame["method"] = pd.Categorical(frame["method"].astype(str), categories=list(METHODS), ordered=True)
+    present = [method for method in METHODS if method == "bicubic" or method in generators]
+    frame["method"] = pd.Categorical(frame["method"].astype(str), categories=present, ordered=True)
     return frame.sort_values(["method", "id"], kind="stable").reset_index(drop=True)
 
 
-def parameter_counts(generators: Mapping[str, torch.nn.Module]) -> dict[str, int]:
-    """Generator parameter counts per method (bicubic has none)."""
-    counts = {"bicubic": 0}
+def generator_costs(generators: Mapping[str, torch.nn.Module], scale: int) -> dict[str, dict[str, float]]:
+    """Per method: generator parameters (``num_params``) and conv GFLOPs per output megapixel
+    (``gflops_per_output_mp``); bicubic has no parameters (its few FLOPs are not counted)."""
+    from dpsrgan.models.complexity import gflops_per_output_megapixel, parameter_count
+
+    costs: dict[str, dict[str, float]] = {"bicubic": {"num_params": 0}}
     for method, generator in generators.items():
-        counts[method] = sum(p.numel() for p in generator.parameters())
+        costs[method] = {
+            "num_params": parameter_count(generator),
+            "gflops_per_output_mp": round(gflops_per_output_megapixel(generator, scale), 2),
+        }
+    return costs
+
+
+def discriminator_params(checkpoints: Mapping[str, str]) -> dict[str, int]:
+    """Per method: parameters of the discriminator it was trained with, from its checkpoint
+    (SRGAN's as built for the training crop: its dense head grows with H×W)."""
+    from dpsrgan.checkpoint import read_checkpoint
+    from dpsrgan.models.complexity import parameter_count
+    from dpsrgan.models.discriminator import build_discriminator
+
+    return {
+        method: parameter_count(build_discriminator(read_checkpoint(path)["architecture"]))
+        for method, path in checkpoints.items()
+    }
+
+
+def published_parameter_counts() -> dict[str, int]:
+    """The published layouts counted the same way (64 channels, 16 blocks, ×4, RGB; SRGAN's D at
+    its paper's 96×96 HR input; the PatchGAN's count does not depend on the input size)."""
+    from dpsrgan.models.complexity import parameter_count
+    from dpsrgan.models.discriminator import Discriminator, srgan_discriminator_parameter_count
+    from dpsrgan.models.generator import Generator
+    from dpsrgan.models.srresnet import srresnet_parameter_count
+
+    counts = {
+        "srresnet_g": srresnet_parameter_count(),
+        "srgan_d_96": srgan_discriminator_parameter_count(96, 96),
+        "dpsrgan_g": parameter_count(Generator()),
+        "dpsrgan_d": parameter_count(Discriminator()),
+    }
+    counts["srgan_total_96"] = counts["srresnet_g"] + counts["srgan_d_96"]
+    counts["dpsrgan_total"] = counts["dpsrgan_g"] + counts["dpsrgan_d"]
     return counts
 
 
-def summarize(per_image: pd.DataFrame, params_count: Mapping[str, int], lpips_note: str) -> dict[str, Any]:
-    """DVC metrics: per method the mean of every metric, its PSNR-Y gain over bicubic on the same
-    images (``psnr_y_gain``: what the promotion gate reads with no champion), parameter count and
-    ms per image.
+def summarize(
+    per_image: pd.DataFrame,
+    costs: Mapping[str, Mapping[str, float]],
+    lpips_note: str,
+    off: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """DVC metrics: per evaluated method the mean of every metric, its PSNR-Y gain over bicubic
+    on the same images (``psnr_y_gain``: what the promotion gate reads with no champion), ms per
+    image and its ``costs`` (parameter counts, GFLOPs); per method that is ``off`` (a baseline
+    that was not trained) only its ``status``: no number is made up for it.
 
     LPIPS appears per method only when it was computed; otherwise ``lpips_note`` says why.
     """
     summary: dict[str, Any] = {"test_images": int(per_image["id"].nunique())}
     has_lpips = bool(per_image["lpips"].notna().any())
     bicubic_psnr_y = per_image[per_image["method"] == "bicubic"].set_index("id")["psnr_y"]
+    evaluated = set(per_image["method"].astype(str))
     for method in METHODS:
+        if method in (off or {}):
+            summary[method] = {"status": off[method]}
+            continue
+        if method not in evaluated:
+            continue
         rows = per_image[per_image["method"] == method]
         entry = {name: round(float(rows[name].mean()), 4) for name in (*METRIC_NAMES, *EXTRA_METRICS)}
         gains = rows.set_index("id")["psnr_y"] - bicubic_psnr_y
@@ -303,7 +372,7 @@ def summarize(per_image: pd.DataFrame, params_count: Mapping[str, int], lpips_no
         if has_lpips:
             entry["lpips"] = round(float(rows["lpips"].mean()), 4)
         entry["ms_per_image"] = round(float(rows["ms_per_image"].mean()), 3)
-        entry["num_params"] = int(params_count.get(method, 0))
+        entry.update(costs.get(method, {}))
         summary[method] = entry
     summary["lpips_note"] = "computed" if has_lpips else lpips_note
     return summary
@@ -313,42 +382,55 @@ def _fmt(value: float | None, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
-def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
+def paper_table(summary: Mapping[str, Any], dataset: str, published: Mapping[str, int] | None = None) -> str:
     """A Markdown table laid out like the paper's (Method | PSNR | SSIM | MOS), ours beside it.
 
-    The paper's rows for methods this pipeline does not train (SRResNet, SRGAN) keep their
-    numbers with ours empty; our pretrained generator (DPSRGAN's G after pixel-loss
-    pretraining) is its own row, without paper numbers: it is not SRResNet.
+    One row per method: bicubic, SRResNet and SRGAN (measured when the baselines were trained,
+    else marked with their status and no numbers), our pretrained generator (DPSRGAN's dilated G
+    after pixel-loss pretraining: its own row, no paper numbers, it is not SRResNet), DPSRGAN.
+    ``published``: :func:`published_parameter_counts`, for the note on how counts are taken.
     """
-    rows = [
-        ("Bicubic", "bicubic"),
-        ("SRResNet", None),
-        ("SRGAN", None),
-        ("Pretrained G", "pretrained"),
-        ("DPSRGAN", "gan"),
-    ]
     lpips_col = "lpips" in summary.get("gan", {})
     header = (
         "| Method | Paper PSNR | Paper SSIM | Paper MOS | PSNR-Y | vs bicubic | SSIM-Y | PSNR-RGB | SSIM-RGB |"
         + (" LPIPS |" if lpips_col else "")
-        + " HF energy | Colour shift | Params | ms/image |"
+        + " HF energy | Colour shift | G params | D params | GFLOPs/MP | ms/image |"
     )
     lines = [
         f"Test split: {summary['test_images']} images ({dataset}); ×4; "
         "PSNR/SSIM with a border crop of the scale.",
         "Paper numbers: CelebA ×4 (PSNR dB / SSIM / MOS; the paper does not say Y or RGB). "
-        "MOS needs human raters: not measured here.",
+        "MOS needs human raters: there are none here, so it is not measured"
+        + (
+            "; LPIPS (a learned full-reference perceptual distance, lower is closer to HR) is "
+            "shown as what it is, not as a MOS."
+            if lpips_col
+            else "."
+        ),
         "vs bicubic: mean PSNR-Y gain over bicubic on the same images (dB). HF energy: Laplacian "
         "energy of the luma relative to HR (1 = as much fine detail as HR; blur < 1). Colour shift: "
         "largest per-channel mean difference to HR, 0–255.",
-        "",
-        header,
-        "|" + "---|" * (header.count("|") - 1),
+        "Params: trainable parameters; G the generator alone, D the discriminator it was trained "
+        "with, as trained (SRGAN's dense head is sized for the GAN training crop: "
+        "512·⌈H/16⌉·⌈W/16⌉ inputs; the PatchGAN's count does not depend on the size). "
+        "GFLOPs/MP: the generator's conv FLOPs per megapixel of output. ms/image: forward pass, "
+        "fp32, on the evaluating Ray actor (a rough guide).",
     ]
-    for label, method in rows:
-        paper = PAPER_CELEBA.get(label, {}) if method in (None, "bicubic", "gan") else {}
-        row = summary.get(method, {}) if method else {}
-        name = LABELS.get(method, label) if method else f"{label} (not trained here)"
+    if published:
+        lines.append(
+            "Published layouts counted the same way (64 channels, 16 blocks, ×4; SRGAN's D at its "
+            f"paper's 96² input): SRResNet G {published['srresnet_g']:,} + SRGAN D "
+            f"{published['srgan_d_96']:,} = {published['srgan_total_96']:,}; DPSRGAN G "
+            f"{published['dpsrgan_g']:,} + PatchGAN D {published['dpsrgan_d']:,} = "
+            f"{published['dpsrgan_total']:,}. The paper's ~17M vs ~5M does not say how it counted."
+        )
+    lines += ["", header, "|" + "---|" * (header.count("|") - 1)]
+    for method in METHODS:
+        row = summary.get(method)
+        if row is None:
+            continue
+        paper = PAPER_CELEBA.get(PAPER_ROWS.get(method, ""), {})
+        name = f"{LABELS[method]} — {row['status']}" if "status" in row else LABELS[method]
         gain = row.get("psnr_y_gain")
         cells = [
             name,
@@ -364,9 +446,9 @@ def paper_table(summary: Mapping[str, Any], dataset: str) -> str:
         if lpips_col:
             cells.append(_fmt(row.get("lpips"), 4))
         cells += [_fmt(row.get("hf_ratio"), 3), _fmt(row.get("color_shift"), 2)]
-        params = row.get("num_params")
-        cells.append("–" if params is None else f"{params:,}")
-        cells.append(_fmt(row.get("ms_per_image"), 2))
+        for key in ("num_params", "d_params"):
+            cells.append("–" if row.get(key) is None else f"{row[key]:,}")
+        cells += [_fmt(row.get("gflops_per_output_mp"), 1), _fmt(row.get("ms_per_image"), 2)]
         lines.append("| " + " | ".join(cells) + " |")
     if not lpips_col:
         lines += ["", f"LPIPS {summary.get('lpips_note', 'skipped')}"]
@@ -390,12 +472,13 @@ would be scaled down by the viewer, hiding exactly the detail the methods differ
 
 
 def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) -> Image.Image:
-    """One row per image: LR (nearest-upscaled) | bicubic | pretrained | DPSRGAN | HR, labelled;
-    each cell the same centre window of at most :data:`GRID_CROP`² HR pixels, at 1:1."""
+    """One row per image: LR (nearest-upscaled) | bicubic | [SRResNet | SRGAN |] pretrained |
+    DPSRGAN | HR, labelled; each cell the same centre window of at most :data:`GRID_CROP`² HR
+    pixels, at 1:1."""
     lrs = [decode_png(bytes(value)) for value in rows["lr"]]
     hrs = [decode_png(bytes(value)) for value in rows["hr"]]
     images, _ = evaluator.super_resolve(lrs)
-    titles = ["LR", "bicubic", "pretrained", "DPSRGAN", "HR"]
+    titles = ["LR", *(GRID_TITLES[method] for method in images), "HR"]
     gap, header = 4, 16
     windows = [_centre_window(hr.shape[:2], evaluator.settings.scale) for hr in hrs]
     cell_w = max(64, *(right - left for (_, _, left, right) in windows))  # room for the column titles
@@ -410,7 +493,7 @@ def sample_grid(evaluator: BatchEvaluator, rows: Mapping[str, Sequence[Any]]) ->
     for index, hr in enumerate(hrs):
         top, bottom, left, right = windows[index]
         lr_big = Image.fromarray(lrs[index]).resize((hr.shape[1], hr.shape[0]), Image.Resampling.NEAREST)
-        cells = [np.asarray(lr_big), *(images[m][index] for m in METHODS), hr]
+        cells = [np.asarray(lr_big), *(images[m][index] for m in images), hr]
         for column, cell in enumerate(cells):
             canvas.paste(Image.fromarray(np.ascontiguousarray(cell[top:bottom, left:right])),
                          (gap + column * (cell_w + gap), y))
@@ -442,6 +525,8 @@ def evaluate(
     checkpoints: Mapping[str, str],
     settings: EvalSettings,
     *,
+    discriminators: Mapping[str, str] | None = None,
+    off: Mapping[str, str] | None = None,
     batch_size: int,
     grid_images: int,
     dataset: str,
@@ -451,7 +536,11 @@ def evaluate(
     cpus_per_read: float = 0.5,
 ) -> EvaluationReport:
     """Per-image metrics (Ray Data or in-process), their summary, the paper-style table and the
-    sample grid (the grid re-runs :class:`BatchEvaluator` on the first ``grid_images`` rows)."""
+    sample grid (the grid re-runs :class:`BatchEvaluator` on the first ``grid_images`` rows).
+
+    ``checkpoints``: method → generator checkpoint (``pretrained``, ``gan``, and the trained
+    baselines); ``discriminators``: method → the discriminator checkpoint it was trained with
+    (for the D parameter count); ``off``: baseline → why it was not trained (a marked row)."""
     generators = load_generators(checkpoints, settings.scale)
     per_image = evaluate_split(
         split_dir,
@@ -464,7 +553,12 @@ def evaluate(
         cpus_per_read=cpus_per_read,
     )
     lpips_note = lpips_status()[1] if settings.lpips else "disabled (evaluate.lpips: false)"
-    summary = summarize(per_image, parameter_counts(generators), lpips_note)
+    costs = generator_costs(generators, settings.scale)
+    for method, count in discriminator_params(discriminators or {}).items():
+        costs.setdefault(method, {})["d_params"] = count
+    summary = summarize(per_image, costs, lpips_note, off)
+    summary["published_parameter_counts"] = published_parameter_counts()
     grid_evaluator = BatchEvaluator(generators, replace(settings, lpips=False))
     grid = sample_grid(grid_evaluator, sample_rows(split_dir, grid_images))
-    return EvaluationReport(per_image, summary, paper_table(summary, dataset), grid)
+    table = paper_table(summary, dataset, summary["published_parameter_counts"])
+    return EvaluationReport(per_image, summary, table, grid)

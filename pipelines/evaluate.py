@@ -1,14 +1,18 @@
-"""Evaluate stage: bicubic vs the pretrained generator vs the GAN generator on the test split.
+"""Evaluate stage: bicubic, the SRResNet/SRGAN baselines, the pretrained generator and DPSRGAN on
+the test split, beside the paper's numbers.
 
     python -m pipelines.evaluate --data data/processed --pretrained PRETRAINED.pt --gan GAN.pt \
+        [--discriminator GAN_D.pt] [--baseline models/baselines/srresnet ...] \
         --metrics outputs/evaluate/metrics.json --per-image outputs/evaluate/per_image.csv \
         --table outputs/evaluate/table.md --grid outputs/evaluate/samples.png
 
-Batch inference runs as Ray Data actors (``map_batches``) on the cluster ``ray.address`` /
-``RAY_ADDRESS`` names, else on a local Ray started for the stage. Writes the DVC metrics (means
-per method, parameter counts, ms per image; LPIPS or the note why it was skipped), one CSV row
-per test image and method, the paper-style Markdown table and the LR | bicubic | pretrained |
-DPSRGAN | HR sample grid.
+Each ``--baseline`` is a baseline arm's output directory (dpsrgan.baselines): evaluated when its
+``arm.json`` says it was trained, a marked row otherwise. Batch inference runs as Ray Data actors
+(``map_batches``) on the cluster ``ray.address`` / ``RAY_ADDRESS`` names, else on a local Ray
+started for the stage. Writes the DVC metrics (means per method, parameter counts, GFLOPs, ms per
+image; LPIPS or the note why it was skipped), one CSV row per test image and method, the
+paper-style Markdown table and the sample grid; then logs one MLflow parent run with a nested
+run per arm (tag ``arm``) to ``mlflow.experiment``.
 """
 
 from __future__ import annotations
@@ -24,9 +28,25 @@ from pipelines._stage import run_stage, stage_parser
 
 def run(args: argparse.Namespace, params: Params) -> None:
     from dpsrgan.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from dpsrgan.baselines import DISCRIMINATOR_FILE, GENERATOR_FILE, read_arm_record
     from dpsrgan.evaluation import EvalSettings, evaluate
+    from dpsrgan.lifecycle.tracking import log_comparison
     from dpsrgan.training.trainer import ray_runtime
 
+    checkpoints = {"pretrained": str(args.pretrained), "gan": str(args.gan)}
+    discriminators = {"gan": str(args.discriminator)} if args.discriminator else {}
+    off, arm_artifacts = {}, {}
+    for directory in args.baseline:
+        record = read_arm_record(directory)
+        arm = record["arm"]
+        if not record["trained"]:
+            off[arm] = record["reason"]
+            continue
+        checkpoints[arm] = str(directory / GENERATOR_FILE)
+        arm_artifacts[arm] = [directory / GENERATOR_FILE]
+        if (directory / DISCRIMINATOR_FILE).is_file():
+            discriminators[arm] = str(directory / DISCRIMINATOR_FILE)
+            arm_artifacts[arm].append(directory / DISCRIMINATOR_FILE)
     settings = EvalSettings(
         scale=params.degrade.scale,
         crop_border=params.evaluate.crop_border
@@ -38,8 +58,10 @@ def run(args: argparse.Namespace, params: Params) -> None:
     with ray_runtime(params.ray):
         report = evaluate(
             args.data / "test",
-            {"pretrained": str(args.pretrained), "gan": str(args.gan)},
+            checkpoints,
             settings,
+            discriminators=discriminators,
+            off=off,
             batch_size=params.evaluate.batch_size,
             grid_images=params.evaluate.grid_images,
             dataset=f"{params.data.source} {params.data.uri}",
@@ -53,6 +75,13 @@ def run(args: argparse.Namespace, params: Params) -> None:
     png = io.BytesIO()
     report.grid.save(png, format="PNG")
     write_bytes_atomic(args.grid, png.getvalue())
+    log_comparison(
+        params.mlflow.experiment,
+        report.summary,
+        [args.table, args.metrics, args.grid],
+        arm_artifacts,
+        {"baselines": "trained" if arm_artifacts else "off"},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="processed-data directory (degrade output)")
     parser.add_argument("--pretrained", type=Path, required=True, help="pretrained generator checkpoint")
     parser.add_argument("--gan", type=Path, required=True, help="GAN generator checkpoint")
+    parser.add_argument("--discriminator", type=Path, help="the GAN stage's discriminator (its parameter count)")
+    parser.add_argument(
+        "--baseline", type=Path, action="append", default=[], help="a baseline arm's output directory (repeatable)"
+    )
     parser.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON to write")
     parser.add_argument("--per-image", type=Path, required=True, help="per-image CSV to write")
     parser.add_argument("--table", type=Path, required=True, help="Markdown table to write")

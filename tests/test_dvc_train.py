@@ -1,5 +1,7 @@
 """``dvc repro train_gan`` in a temporary copy of the repo with tiny params: the real dvc.yaml
-runs download → degrade → pretrain → train_gan, and its metrics and plots are readable."""
+runs download → degrade → pretrain → train_gan, and its metrics and plots are readable. Then the
+baseline variants with the baselines off (they train nothing) and ``dvc repro evaluate`` with them
+on (SRResNet and SRGAN trained as DVC variants, every row of the table measured)."""
 
 from __future__ import annotations
 
@@ -71,9 +73,12 @@ def dvc(repo: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
+@pytest.fixture(scope="module")
+def trained(shared_ray, tmp_path_factory):
+    """The copy after ``dvc repro train_gan``: (repo, env, the repro's result)."""
     import ray
 
+    tmp_path = tmp_path_factory.mktemp("dvc-train")
     repo = copy_repo(tmp_path / "repo")
     tiny_params(repo)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -81,8 +86,11 @@ def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
     data = dvc(repo, "repro", "degrade", env=env)  # local processes: the data stages' own path
     assert data.returncode == 0, (data.stdout + data.stderr)[-4000:]
     env["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address  # the session's Ray: no start-up per stage
+    return repo, env, dvc(repo, "repro", "train_gan", env=env)
 
-    result = dvc(repo, "repro", "train_gan", env=env)
+
+def test_dvc_repro_train_gan_in_a_copy_of_the_repo(trained):
+    repo, env, result = trained
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
     for stage in ("pretrain", "train_gan"):
@@ -110,3 +118,65 @@ def test_dvc_repro_train_gan_in_a_copy_of_the_repo(shared_ray, tmp_path):
 
     again = dvc(repo, "repro", "train_gan", env=env)
     assert again.returncode == 0 and "Running stage" not in again.stdout  # everything up to date
+
+
+def set_baselines(repo: Path, enabled: bool) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["baselines"]["enabled"] = enabled
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_dvc_repro_builds_the_baseline_arms_and_the_comparison_table(trained):
+    """Baselines off: the variants write 'off' records and train nothing. On: DVC builds
+    pretrain_baseline@srresnet → train_gan_baseline@srgan and every row has measured numbers."""
+    from mlflow import MlflowClient
+
+    from dpsrgan.models.srgan_discriminator import SRGANDiscriminator
+
+    repo, env, _ = trained
+    off = dvc(repo, "repro", "train_gan_baseline@srgan", env=env)  # (test_evaluation: the marked rows)
+    assert off.returncode == 0, (off.stdout + off.stderr)[-4000:]
+    for stage in ("pretrain_baseline@srresnet", "train_gan_baseline@srgan"):
+        assert f"Running stage '{stage}'" in off.stdout
+    for arm in ("srresnet", "srgan"):
+        assert [p.name for p in (repo / "models/baselines" / arm).iterdir()] == ["arm.json"]  # nothing trained
+
+    set_baselines(repo, True)
+    on = dvc(repo, "repro", "evaluate", env=env)
+    assert on.returncode == 0, (on.stdout + on.stderr)[-4000:]
+    for stage in ("pretrain_baseline@srresnet", "train_gan_baseline@srgan", "evaluate"):
+        assert f"Running stage '{stage}'" in on.stdout
+    for stage in ("'pretrain'", "'tune'", "'train_gan'"):  # DPSRGAN's stages are cached
+        assert f"Running stage {stage}" not in on.stdout
+    srresnet = load_generator(repo / "models/baselines/srresnet/generator.pt")
+    assert srresnet.config["dilation"] is None and srresnet.config["channels"] == 8
+    saved_d = read_checkpoint(repo / "models/baselines/srgan/discriminator.pt")
+    assert saved_d["architecture"]["kind"] == "srgan"
+    SRGANDiscriminator(**{k: v for k, v in saved_d["architecture"].items() if k != "kind"}).load_state_dict(
+        saved_d["state_dict"]
+    )
+
+    summary = json.loads((repo / "metrics/evaluate.json").read_text())
+    for method in ("bicubic", "srresnet", "srgan", "pretrained", "gan"):
+        assert summary[method]["psnr_y"] > 0 and summary[method]["ms_per_image"] >= 0, method
+    assert summary["srgan"]["d_params"] > summary["gan"]["d_params"] > 0  # dense head vs PatchGAN
+    assert summary["srresnet"]["num_params"] < summary["pretrained"]["num_params"] == summary["gan"]["num_params"]
+    table = (repo / "outputs/evaluate/table.md").read_text()
+    lines = [line.strip("| ").split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    _, rows = lines[0], {cells[0]: dict(zip(lines[0], cells, strict=True)) for cells in lines[1:]}
+    assert list(rows) == ["Bicubic", "SRResNet", "SRGAN", "Pretrained G (pixel loss)", "DPSRGAN"]
+    measured = ["PSNR-Y", "SSIM-Y", "PSNR-RGB", "SSIM-RGB", "HF energy", "Colour shift", "ms/image"]
+    for name, row in rows.items():  # every measured cell of every row is a number
+        expected = measured + ([] if name == "Bicubic" else ["vs bicubic", "G params", "GFLOPs/MP"])
+        expected += ["D params"] if name in ("SRGAN", "DPSRGAN") else []
+        assert all(row[column] != "–" for column in expected), (name, row)
+    assert {name for name, row in rows.items() if row["Paper PSNR"] != "–"} == {"SRResNet", "SRGAN", "DPSRGAN"}
+
+    shown = json.loads(dvc(repo, "exp", "show", "--json", env=env).stdout)
+    assert "metrics/baselines/srgan.json" in json.dumps(shown)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("dvc-train-test").experiment_id
+    runs = client.search_runs([experiment], order_by=["attributes.start_time DESC"])
+    parent = next(run for run in runs if run.info.run_name == "evaluate")
+    arms = {run.data.tags["arm"] for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert arms == {"bicubic", "srresnet", "srgan", "pretrained", "dpsrgan"}

@@ -45,8 +45,8 @@ def test_per_image_rows_match_the_metrics_module(data):
     root, checkpoints = data
     generators = load_generators(checkpoints, SETTINGS.scale)
     frame = evaluate_split(root / "processed" / "test", generators, SETTINGS, batch_size=2, use_ray=False)
-    assert len(frame) == 5 * len(METHODS)
-    assert list(frame["method"].unique()) == list(METHODS)
+    assert len(frame) == 5 * 3
+    assert list(frame["method"].unique()) == ["bicubic", "pretrained", "gan"]  # METHODS order, trained ones
     first = next(read_split(root / "processed" / "test"))
     expected = image_metrics(bicubic_upscale(first.lr, 4), first.hr, crop_border=4)
     row = frame[(frame["method"] == "bicubic") & (frame["id"] == first.id)].iloc[0]
@@ -62,16 +62,22 @@ def test_summary_and_table_carry_paper_numbers_and_the_lpips_note(data):
     root, checkpoints = data
     generators = load_generators(checkpoints, SETTINGS.scale)
     frame = evaluate_split(root / "processed" / "test", generators, SETTINGS, batch_size=4, use_ray=False)
-    summary = summarize(frame, {"bicubic": 0, "pretrained": 12195, "gan": 12195}, "skipped: no weights here")
+    costs = {"bicubic": {"num_params": 0}, "pretrained": {"num_params": 12195}, "gan": {"num_params": 12195}}
+    off = {"srresnet": "off (baselines.enabled=false)", "srgan": "off (baselines.enabled=false)"}
+    summary = summarize(frame, costs, "skipped: no weights here", off)
     assert summary["test_images"] == 5 and summary["gan"]["num_params"] == 12195
+    assert summary["srgan"] == {"status": "off (baselines.enabled=false)"}  # no made-up numbers
     assert set(summary["gan"]) >= {
         "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "ms_per_image", "psnr_y_gain", "hf_ratio", "color_shift",
     }
     gain = frame[frame["method"] == "gan"]["psnr_y"].mean() - frame[frame["method"] == "bicubic"]["psnr_y"].mean()
     assert summary["gan"]["psnr_y_gain"] == pytest.approx(gain, abs=1e-3) and summary["bicubic"]["psnr_y_gain"] == 0
     table = paper_table(summary, "folder skimage")
-    assert "| DPSRGAN | 32.24 | 0.86 | 3.91 |" in table and "| SRGAN (not trained here) | 30.98 |" in table
-    assert "| SRResNet (not trained here) | 32.37 | 0.88 | 3.02 |" in table
+    assert "| DPSRGAN | 32.24 | 0.86 | 3.91 |" in table
+    assert "| SRGAN — off (baselines.enabled=false) | 30.98 | 0.82 | 3.62 | – | – |" in table
+    assert "| SRResNet — off (baselines.enabled=false) | 32.37 | 0.88 | 3.02 | – |" in table
+    assert "not trained here" not in table
+    assert "MOS needs human raters: there are none here" in table
     assert f"| Pretrained G (pixel loss) | – | – | – | {summary['pretrained']['psnr_y']:.2f} | " in table
     assert f"| {summary['gan']['psnr_y_gain']:+.2f} |" in table
     assert "LPIPS skipped: no weights here" in table
@@ -94,8 +100,9 @@ def test_scale_mismatch_and_missing_shards_are_user_errors(data, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path):
+def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path, monkeypatch):
     root, checkpoints = data
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     params = tmp_path / "params.yaml"
     params.write_text(
         yaml.safe_dump(
@@ -139,3 +146,13 @@ def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path):
     grid = Image.open(out / "samples.png")
     assert grid.size[1] > 2 * 32 and grid.size[0] >= 5 * 32  # two rows of five 32-px cells
     assert "| DPSRGAN |" in (out / "table.md").read_text()
+    # MLflow: one parent run of the evaluation, one nested run per evaluated arm, tagged.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("dpsrgan").experiment_id])
+    parent = next(run for run in runs if run.info.run_name == "evaluate")
+    children = {run.data.tags["arm"]: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == {"bicubic", "pretrained", "dpsrgan"}
+    assert children["dpsrgan"].data.metrics["psnr_y"] == pytest.approx(metrics["gan"]["psnr_y"])
+    assert "evaluation/table.md" in [f.path for f in client.list_artifacts(parent.info.run_id, "evaluation")]

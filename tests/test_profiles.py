@@ -112,6 +112,7 @@ def test_celeba_recipe_end_to_end_from_s3(tmp_path, s3_server):
     assert len(manifest["rejected"]) == len(rejected)
     evaluation = json.loads((repo / "metrics/evaluate.json").read_text())
     assert {"bicubic", "pretrained", "gan"} <= set(evaluation)
+    assert evaluation["srgan"]["psnr_y"] > 0 and evaluation["srresnet"]["psnr_y"] > 0  # the profile trains the baselines
     registered = json.loads((repo / "outputs/register/version.json").read_text())
     assert registered["name"] == "dpsrgan-celeba-test" and int(registered["version"]) == 1
     assert (repo / "outputs/evaluate/samples.png").stat().st_size > 0
@@ -126,7 +127,7 @@ def test_every_stage_param_is_in_params_yaml():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     missing = []
     for name, stage in stages.items():
-        for key in stage.get("params", []):
+        for key in stage.get("do", stage).get("params", []):  # foreach variants: their `do` body
             node = params
             for part in key.split("."):
                 if not isinstance(node, dict) or part not in node:

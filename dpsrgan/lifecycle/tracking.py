@@ -1,4 +1,5 @@
-"""MLflow tracking of the training stages: one run per stage, logged from the driver and rank 0.
+"""MLflow tracking of the training stages: one run per stage, logged from the driver and rank 0;
+and of the evaluation: one parent run with a nested run per compared arm (:func:`log_comparison`).
 
 - The *driver* resolves the tracking URI (``MLFLOW_TRACKING_URI``, else MLflow's default local
   sqlite file, made absolute here because Ray workers run in another directory), opens the run
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,61 @@ class RunLogger:
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+
+ARM_TAGS = {"gan": "dpsrgan"}
+"""Evaluation method → the ``arm`` tag of its MLflow run (the others keep their names)."""
+
+
+def log_comparison(
+    experiment: str,
+    summary: Mapping[str, Any],
+    reports: Sequence[Path],
+    arm_artifacts: Mapping[str, Sequence[Path]],
+    tags: Mapping[str, str],
+    tracking_uri: str | None = None,
+) -> str:
+    """The evaluation in MLflow: one parent run ``evaluate`` (``reports`` as artefacts under
+    ``evaluation/``) and one nested run per evaluated method, tagged ``arm=<method>``
+    (``dpsrgan`` for the GAN generator) with its summary numbers as metrics, so the compare view
+    shows the arms side by side. ``arm_artifacts``: method → files logged on its run (the
+    baselines' checkpoints; DPSRGAN's generator is registered by the register stage instead).
+    Methods that were not trained (``status`` only) get no run. Returns the parent run id."""
+    from mlflow.entities import Metric, RunTag
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    uri = tracking_uri or resolve_tracking_uri()
+    client = _client(uri)
+    now_ms = int(time.time() * 1000)
+    try:
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        base_tags = {"lineage.git_commit": commit_tag(Path.cwd()), "stage": "evaluate", **tags}
+        parent = client.create_run(experiment_id, run_name="evaluate", tags=base_tags)
+        parent_id = parent.info.run_id
+        for path in reports:
+            client.log_artifact(parent_id, str(path), artifact_path="evaluation")
+        for method, values in summary.items():
+            if not isinstance(values, Mapping) or "psnr_y" not in values:
+                continue  # test_images, notes, and arms that were not trained
+            arm = ARM_TAGS.get(method, method)
+            child = client.create_run(
+                experiment_id,
+                run_name=arm,
+                tags={**base_tags, MLFLOW_PARENT_RUN_ID: parent_id, "arm": arm},
+            )
+            metrics = [
+                Metric(key, float(value), now_ms, 0)
+                for key, value in values.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            ]
+            client.log_batch(child.info.run_id, metrics=metrics, tags=[RunTag("method", method)])
+            for path in arm_artifacts.get(method, ()):
+                client.log_artifact(child.info.run_id, str(path), artifact_path=f"baseline/{arm}")
+            client.set_terminated(child.info.run_id, status="FINISHED")
+        client.set_terminated(parent_id, status="FINISHED")
+    except MlflowException as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DpsrganError(f"MLflow ({uri}): {first[:300]}; check MLFLOW_TRACKING_URI") from None
+    return parent_id
