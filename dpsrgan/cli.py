@@ -22,6 +22,7 @@ COMMANDS = {
     "upscale": "dpsrgan.commands.upscale",
     "metrics": "dpsrgan.commands.metrics",
     "info": "dpsrgan.commands.info",
+    "export": "dpsrgan.commands.export",
     "promote": "dpsrgan.commands.promote",
     "submit": "dpsrgan.commands.submit",
 }
@@ -29,7 +30,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dpsrgan", description="DPSRGAN x4 super-resolution: upscale, measure, inspect, promote."
+        prog="dpsrgan", description="DPSRGAN x4 super-resolution: upscale, measure, inspect, export, promote."
     )
     parser.add_argument("--version", action="version", version=f"dpsrgan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create ./.venv and install dpsrgan (editable, with the dev extra) into it.
+# Create ./.venv and install dpsrgan (editable, with the dev, onnx and openvino extras) into it.
 # The CPU build of torch is installed first so that pip never resolves a multi-GB CUDA build;
 # GPU users override it, e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128".
 set -euo pipefail
@@ -13,4 +13,4 @@ pip_install() {  # quiet, minus the noise of unreachable local find-links folder
 }
 pip_install --upgrade pip
 python -c "import torch" 2>/dev/null || pip_install ${TORCH_SPEC:-torch==2.13.0}
-pip_install -e ".[dev]"
+pip_install -e ".[dev,onnx,openvino]"  # the export tests run ONNX Runtime, OpenVINO and NNCF

@@ -15,6 +15,13 @@ Modes: RGB, grayscale (stays grayscale), RGBA/LA (alpha upscaled bicubically, ke
 ICC profile kept. Reduced precision (bf16/fp16) falls back to fp32 with a warning when its
 output is non-finite or blank.
 
+Backends: --backend torch (default) runs a checkpoint; --backend onnxruntime runs an .onnx file
+and --backend openvino an OpenVINO .xml (or .onnx) written by `dpsrgan export`, or the ONNX
+file registered with models:/NAME@ALIAS. They tile, treat image modes and round exactly like
+the torch backend and do not import torch (a server needs only dpsrgan[onnx] or
+dpsrgan[openvino]). --precision: onnxruntime runs fp32; openvino's auto is bf16 on CPUs with
+native bf16, like torch's.
+
 Safety: an output path that is an input, and an output folder that cannot be created or
 written, are refused before the model loads (one line, exit 2); writes are atomic (temp file +
 rename), so --skip-existing can resume an interrupted run. A corrupt, empty or non-image input,
@@ -44,8 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="output file or folder")
     parser.add_argument(
-        "--model", required=True, metavar="CHECKPOINT",
-        help="generator checkpoint file (dpsrgan save_generator format)",
+        "--model", required=True, metavar="MODEL",
+        help="generator checkpoint file (dpsrgan save_generator format) or models:/NAME@ALIAS; "
+        "with --backend onnxruntime/openvino an exported .onnx/.xml file (dpsrgan export)",
+    )
+    parser.add_argument(
+        "--backend", choices=("torch", "onnxruntime", "openvino"), default="torch",
+        help="what runs the model (default torch; see 'Backends' above)",
     )
     parser.add_argument(
         "--tile", type=int, default=DEFAULT_TILE, metavar="T",
@@ -88,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             args.inputs,
             args.output,
             args.model,
+            backend=args.backend,
             tile=args.tile,
             tile_pad=args.tile_pad,
             device=args.device,

@@ -1,25 +1,31 @@
 """Files and folders: map inputs to outputs, refuse unsafe plans up front, then upscale one file
-at a time so that a bad file costs one error line and never the rest of the run."""
+at a time so that a bad file costs one error line and never the rest of the run.
+
+torch is imported only for the torch backend: with ``backend="onnxruntime"`` or ``"openvino"``
+the exported model runs through :mod:`dpsrgan.inference.exported` on a machine without torch."""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-from torch import nn
 from tqdm import tqdm
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.inference.engine import Upscaler
 from dpsrgan.inference.images import from_planes, load_planes, pillow_format, save_image
-from dpsrgan.inference.resolve import resolve_model
-from dpsrgan.inference.runtime import resolve_device
 from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
+
+if TYPE_CHECKING:
+    from torch import nn
+
+BACKENDS = ("torch", "onnxruntime", "openvino")
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +143,7 @@ def upscale_paths(
     output: str | Path,
     model: nn.Module | str,
     *,
+    backend: str = "torch",
     scale: int | None = None,
     tile: int = DEFAULT_TILE,
     tile_pad: int | None = None,
@@ -150,7 +157,9 @@ def upscale_paths(
 ) -> UpscaleReport:
     """Upscale files and folders into ``output`` (see :func:`plan_jobs` for the mapping).
 
-    ``model`` is a module or a ``--model`` spec (see :func:`resolve_model`), loaded only if
+    ``model`` is a module or a ``--model`` spec (see :func:`resolve_model`); with an exported
+    ``backend`` (``onnxruntime``/``openvino``) it is an exported file (.onnx, or .xml for
+    OpenVINO) or ``models:/NAME@ALIAS``, whose registered ONNX file is used. It is loaded only if
     there is work to do and only after every output folder has been created and proved
     writable (DpsrganError otherwise). Each unreadable/refused input, and each output that
     still fails to write, is logged as one error line and listed in the report's ``failed``;
@@ -173,9 +182,43 @@ def upscale_paths(
     if not todo:
         return report
     _prepare_output_folders(todo, Path(output))
-    if isinstance(model, str):
-        model = resolve_model(model, resolve_device(device))
-    upscaler = Upscaler.prepare(model, scale=scale, tile=tile, tile_pad=tile_pad, device=device, precision=precision)
+    with _upscaler(model, backend, scale=scale, tile=tile, tile_pad=tile_pad, device=device, precision=precision) as upscaler:
+        _run_jobs(todo, upscaler, report, max_pixels, progress)
+    return report
+
+
+@contextmanager
+def _upscaler(model: Any, backend: str, *, scale: int | None, tile: int, tile_pad: int | None, device: str,
+              precision: str) -> Iterator[Any]:
+    """The prepared engine for ``backend``: the torch :class:`Upscaler`, or an
+    :class:`ExportedUpscaler` (a registry model's ONNX file is downloaded for the run)."""
+    if backend not in BACKENDS:
+        raise DpsrganError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch":
+        from dpsrgan.inference.engine import Upscaler
+        from dpsrgan.inference.resolve import resolve_model
+        from dpsrgan.inference.runtime import resolve_device
+
+        if isinstance(model, str):
+            model = resolve_model(model, resolve_device(device))
+        yield Upscaler.prepare(model, scale=scale, tile=tile, tile_pad=tile_pad, device=device, precision=precision)
+        return
+    from dpsrgan.inference.exported import ExportedUpscaler
+
+    if not isinstance(model, str):
+        raise DpsrganError(f"--backend {backend} runs an exported file; pass its path (dpsrgan export writes it)")
+    if device == "cuda":
+        raise DpsrganError(f"--backend {backend} runs on the CPU here; use --device auto or cpu")
+    with tempfile.TemporaryDirectory(prefix="dpsrgan-exported-") as tmp:
+        if model.startswith("models:/"):
+            from dpsrgan.lifecycle.registry import download_registered_artifact
+            from dpsrgan.lifecycle.serving import ONNX_KEY
+
+            model = str(download_registered_artifact(model, ONNX_KEY, tmp))
+        yield ExportedUpscaler.prepare(model, backend, tile=tile, tile_pad=tile_pad, precision=precision)
+
+
+def _run_jobs(todo: list[Job], upscaler: Any, report: UpscaleReport, max_pixels: int, progress: bool | None) -> None:
     logger.info(
         "upscaling %d file(s) x%d on %s in %s, tile %d, pad %d",
         len(todo), upscaler.scale, upscaler.device, upscaler.precision, upscaler.tile, upscaler.pad,
@@ -189,7 +232,6 @@ def upscale_paths(
             report.failed.append((job.source, str(error)))
         else:
             report.written.append(job.target)
-    return report
 
 
 def _prepare_output_folders(jobs: list[Job], output: Path) -> None:
@@ -224,7 +266,7 @@ def _not_creatable(folder: Path, error: OSError) -> str:
     return f"cannot create the folder {folder} ({error.strerror or error})"
 
 
-def _upscale_file(job: Job, upscaler: Upscaler, max_pixels: int) -> None:
+def _upscale_file(job: Job, upscaler: Any, max_pixels: int) -> None:
     planes, mode, icc_profile = load_planes(job.source, max_pixels)
     try:
         result = upscaler.upscale_planes(planes)

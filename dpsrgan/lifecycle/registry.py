@@ -197,23 +197,29 @@ def register_generator(
 
     The run carries ``metrics`` (the promotion gate reads them), ``params``, ``tags`` (lineage)
     and ``artifacts`` (evaluation reports, under ``evaluation/``); the version gets the lineage
-    tags and ``eval.<metric>`` tags too, and the ``challenger`` alias.
+    tags and ``eval.<metric>`` tags too, and the ``challenger`` alias. The model holds the
+    checkpoint and its verified ONNX export (``artifacts/generator.onnx``), so an alias always
+    names both, and ``dpsrgan upscale --backend onnxruntime --model models:/NAME@ALIAS`` works.
     """
+    import tempfile
+
     import mlflow
 
-    from dpsrgan.lifecycle.serving import log_pyfunc
+    from dpsrgan.export.build import export
+    from dpsrgan.lifecycle.serving import ONNX_FILE, log_pyfunc
 
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = connect(uri)
     mlflow.set_tracking_uri(uri)
     registry_call(lambda: mlflow.set_experiment(experiment), f"experiment {experiment!r}")
-    with mlflow.start_run(run_name="register") as run:
+    with tempfile.TemporaryDirectory(prefix="dpsrgan-onnx-") as tmp, mlflow.start_run(run_name="register") as run:
         mlflow.set_tags(dict(tags))
         mlflow.log_params(dict(params))
         mlflow.log_metrics(dict(metrics))
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
-        info = log_pyfunc(Path(checkpoint), registered_model_name=registered_model)
+        onnx_model = export(str(checkpoint), "onnx", Path(tmp) / ONNX_FILE).path
+        info = log_pyfunc(Path(checkpoint), registered_model_name=registered_model, onnx_model=onnx_model)
     version = str(info.registered_model_version)
     version_tags = {**tags, **{f"eval.{k}": f"{v:.6g}" for k, v in metrics.items() if "." not in k}}
     for key, value in version_tags.items():
@@ -240,6 +246,38 @@ def _no_download_progress_bars() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+def download_registered_artifact(uri: str, key: str, dst_dir: str | Path) -> Path:
+    """Download one pyfunc artifact (``weights``: the checkpoint; ``onnx``: the exported model)
+    of ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) into ``dst_dir``; only the
+    ``MLmodel`` file and that artifact are fetched, and nothing from the registry is executed."""
+    import mlflow
+
+    check_reachable(mlflow.get_tracking_uri())
+    with _no_download_progress_bars():
+        mlmodel = registry_call(
+            lambda: mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=str(dst_dir)
+            ),
+            uri,
+        )
+        spec = yaml.safe_load(Path(mlmodel).read_text()) or {}
+        try:
+            relative = spec["flavors"]["python_function"]["artifacts"][key]["path"]
+        except (KeyError, TypeError):
+            raise DpsrganError(
+                f"{uri}: not a DPSRGAN pyfunc model with a {key!r} artifact in its MLmodel"
+                + ("; register it again (dvc repro register) to add the ONNX file" if key != "weights" else "")
+            ) from None
+        return Path(
+            registry_call(
+                lambda: mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{uri.rstrip('/')}/{relative}", dst_path=str(dst_dir)
+                ),
+                uri,
+            )
+        )
+
+
 def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
     """The generator behind ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``).
 
@@ -248,30 +286,8 @@ def load_registered_generator(uri: str, device: str | Any = "cpu") -> Any:
     """
     import tempfile
 
-    import mlflow
-
     from dpsrgan.checkpoint import load_generator
     from dpsrgan.lifecycle.serving import WEIGHTS_KEY
 
-    check_reachable(mlflow.get_tracking_uri())
-    with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp, _no_download_progress_bars():
-        mlmodel = registry_call(
-            lambda: mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp
-            ),
-            uri,
-        )
-        spec = yaml.safe_load(Path(mlmodel).read_text()) or {}
-        try:
-            weights_path = spec["flavors"]["python_function"]["artifacts"][WEIGHTS_KEY]["path"]
-        except (KeyError, TypeError):
-            raise DpsrganError(
-                f"{uri}: not a DPSRGAN pyfunc model (no {WEIGHTS_KEY!r} artifact in its MLmodel)"
-            ) from None
-        weights = registry_call(
-            lambda: mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{uri.rstrip('/')}/{weights_path}", dst_path=tmp
-            ),
-            uri,
-        )
-        return load_generator(weights, map_location=str(device))
+    with tempfile.TemporaryDirectory(prefix="dpsrgan-registry-") as tmp:
+        return load_generator(download_registered_artifact(uri, WEIGHTS_KEY, tmp), map_location=str(device))

@@ -47,6 +47,10 @@ INPUT_COLUMN = "image_b64"
 OUTPUT_COLUMN = "sr_b64"
 WEIGHTS_KEY = "weights"
 WEIGHTS_FILE = "generator.pt"
+ONNX_KEY = "onnx"
+ONNX_FILE = "generator.onnx"
+"""The verified ONNX export of the same weights (``dpsrgan export``), an artifact of the same
+model version: promotion moves the alias, so the checkpoint and its ONNX file move together."""
 MODEL_NAME = "generator"
 """The logged model's name inside its run (``runs:/<id>/generator``)."""
 SIGNATURE = ModelSignature(
@@ -143,19 +147,24 @@ def log_pyfunc(
     *,
     registered_model_name: str | None = None,
     model_config: dict[str, Any] | None = None,
+    onnx_model: Path | None = None,
 ) -> ModelInfo:
-    """Log ``checkpoint`` as a pyfunc model on the active run (and register it when named)."""
+    """Log ``checkpoint`` as a pyfunc model on the active run (and register it when named).
+    ``onnx_model``, when given, is stored beside the weights as ``artifacts/generator.onnx``."""
     import mlflow
 
     import dpsrgan
 
     model_file = Path(__file__).with_name("pyfunc_model.py")
     with _weights_named(checkpoint) as weights:
+        artifacts = {WEIGHTS_KEY: str(weights)}
+        if onnx_model is not None:
+            artifacts[ONNX_KEY] = str(onnx_model)
         return mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(model_file),
             code_paths=[str(Path(dpsrgan.__file__).parent)],
-            artifacts={WEIGHTS_KEY: str(weights)},
+            artifacts=artifacts,
             signature=SIGNATURE,
             input_example=example_frame(),
             pip_requirements=pinned_requirements(),
