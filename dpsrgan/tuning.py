@@ -24,8 +24,9 @@ ends, so every result carries the objective.
 * ``perceptual``: the VGG distance alone; ``psnr``: ``−PSNR-Y`` (a distortion-only search).
 
 **Sizing**: a trial driver holds ``tune.cpus_per_trial`` CPUs, its Ray Train workers
-``tune.workers_per_trial × ray.cpus_per_worker``; concurrency is capped so that one CPU stays
-free for Ray Data's read tasks (a fully booked cluster starves them and the sweep hangs).
+``tune.workers_per_trial × ray.cpus_per_worker``; concurrency is capped so that one Ray Data
+read task (``ray.cpus_per_data_task``) always fits beside the trials (a fully booked cluster
+starves the reads and the sweep hangs).
 
 **MLflow**: the sweep is a parent run; each trial a nested child run (``mlflow.parentRunId``)
 that the training loop logs its epochs to; the driver closes every child with its objective
@@ -59,8 +60,6 @@ logger = logging.getLogger(__name__)
 
 PENALTY = 1e6
 """Added (× (1 + deficit in dB)) to a trial's objective under the PSNR floor."""
-READ_RESERVE_CPUS = 1.0
-"""CPUs kept free of trials for Ray Data's read/decode tasks (``ray.cpus_per_data_task`` each)."""
 LR_RANGE_FACTOR = 4.0
 """With ``tune.tune_lr``: learning rates searched log-uniformly in [lr / 4, lr × 4]."""
 NO_MID_EPOCH_CHECKPOINTS = 1 << 40
@@ -201,13 +200,18 @@ def apply_best_config(params: Params, best: BestConfig) -> Params:
 
 
 def trial_concurrency(params: Params, cluster_cpus: float) -> int:
-    """Concurrent trials that fit ``cluster_cpus`` with :data:`READ_RESERVE_CPUS` left over."""
+    """Concurrent trials that fit ``cluster_cpus`` with one Ray Data read task's CPUs left over.
+
+    Reads queue behind each other in that reserve, which is enough: the trials' compute is what
+    should fill the machine (on 2 CPUs: 2 trials of 0.25 + 0.5 CPUs beside one 0.5-CPU read).
+    """
+    reserve = params.ray.cpus_per_data_task
     per_trial = params.tune.cpus_per_trial + params.tune.workers_per_trial * params.ray.cpus_per_worker
-    fits = int((cluster_cpus - READ_RESERVE_CPUS) // per_trial)
+    fits = math.floor((cluster_cpus - reserve) / per_trial + 1e-9)  # 1.5 / 0.75 is 2
     if fits < 1:
         raise DpsrganError(
             "a trial needs tune.cpus_per_trial + tune.workers_per_trial × ray.cpus_per_worker = "
-            f"{per_trial:g} CPUs plus {READ_RESERVE_CPUS:g} for data reads, the cluster has "
+            f"{per_trial:g} CPUs plus ray.cpus_per_data_task = {reserve:g} for data reads, the cluster has "
             f"{cluster_cpus:g}; lower them"
         )
     if fits < params.tune.max_concurrent_trials:

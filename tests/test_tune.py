@@ -60,17 +60,19 @@ def test_progress_lines_name_the_trial_its_weight_objective_and_an_eta():
     assert "[1/4 trial-epochs" in line and "ETA" in line
 
 
-def test_trials_are_sized_to_leave_a_cpu_for_data_reads(tmp_path):
+def test_trials_are_sized_to_leave_room_for_one_data_read(tmp_path):
     params = tiny_params(
         tmp_path,
         tune={"max_concurrent_trials": 2, "cpus_per_trial": 0.5, "workers_per_trial": 1},
-        ray={"cpus_per_worker": 0.5},
+        ray={"cpus_per_worker": 0.5, "cpus_per_data_task": 0.5},
     )
-    assert trial_concurrency(params, 2.0) == 1
-    assert trial_concurrency(params, 3.0) == 2
+    assert trial_concurrency(params, 2.0) == 1  # 1 CPU a trial + 0.5 for a read
+    assert trial_concurrency(params, 2.5) == 2
     assert trial_concurrency(params, 64.0) == 2  # never above tune.max_concurrent_trials
-    with pytest.raises(DpsrganError, match="lower them"):
-        trial_concurrency(params, 1.5)
+    with pytest.raises(DpsrganError, match="cpus_per_data_task = 0.5 for data reads.*lower them"):
+        trial_concurrency(params, 1.4)
+    quickstart = params.model_copy(update={"tune": params.tune.model_copy(update={"cpus_per_trial": 0.25})})
+    assert trial_concurrency(quickstart, 2.0) == 2  # 2 × (0.25 + 0.5) + 0.5 = 2 CPUs exactly
 
 
 def test_best_config_round_trip_and_what_train_gan_applies(tmp_path):
