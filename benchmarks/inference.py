@@ -81,8 +81,12 @@ def compiled(model: nn.Module, lr: torch.Tensor) -> tuple[Callable[[], torch.Ten
         return call, time.perf_counter() - start
 
 
-def inference_rows(model: Generator, side: int, repeats: int, with_compile: bool) -> dict[str, Any]:
-    """Time every path on one ``side``×``side`` LR crop of a photograph; see the module docstring."""
+def inference_rows(
+    model: Generator, side: int, repeats: int, with_compile: bool,
+    extra_paths: Callable[[np.ndarray], dict[str, Callable[[], object]]] | None = None,
+) -> dict[str, Any]:
+    """Time every path on one ``side``×``side`` LR crop of a photograph; see the module docstring.
+    ``extra_paths(photo)`` adds more calls on the same uint8 LR photo (the exported backends)."""
     photo = bicubic_downscale(centre_crop(photographs()["astronaut"], 4 * side), 4)
     lr = to_tensor(photo)
     lr_cl = lr.contiguous(memory_format=CL)
@@ -111,6 +115,7 @@ def inference_rows(model: Generator, side: int, repeats: int, with_compile: bool
         "fast_bf16": infer(fast, True),
         "upscale_default": lambda: upscale(photo, model),
         "upscaler_prepared": lambda: prepared.upscale_planes(Planes(photo)),
+        **(extra_paths(photo) if extra_paths else {}),
     }
     extra: dict[str, Any] = {}
     if with_compile:

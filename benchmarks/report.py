@@ -126,6 +126,57 @@ def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _backends(results: dict[str, Any]) -> list[str]:
+    """Per backend and precision: ms per image, ratio to the SRResNet-16 anchor (the inference
+    table's rows) and ΔPSNR-Y against torch fp32 on the quality photographs."""
+    backends, inference = _section(results, "backends"), _section(results, "inference")
+    if not backends or not inference or "quality" not in backends:
+        return []
+    rows, gate = inference["rows"], backends["int8_gate"]
+    lines = [
+        "",
+        "## Backends and precisions (same run, same model, same photograph as the table above)",
+        "",
+        "Each call: the whole 8-bit LR photograph in, the 8-bit ×4 image out (as the CLI). On a loaded "
+        "machine the best repeat is the less disturbed measure; the median is the page's usual one.",
+        "",
+        "| backend | precision | ms/image (median) | vs anchor (median) | best ms | vs anchor (best) | PSNR-Y | ΔPSNR-Y vs torch fp32 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    anchor_best = rows["srresnet16_fp32_eager"]["min_s"]
+    for name, label in BACKEND_ROWS.items():
+        timing, score = rows.get(name), backends["quality"].get(name)
+        if timing is None or "median_s" not in timing:
+            continue
+        quality = f"{_fmt(score['psnr_y'])} | {score['delta_db']:+.3f} dB" if score else "– | –"
+        lines.append(
+            f"| {label} | {1e3 * timing['median_s']:.0f} | {timing['vs_baseline']:.2f}× | {1e3 * timing['min_s']:.0f} | "
+            f"{anchor_best / timing['min_s']:.2f}× | {quality} |"
+        )
+    verdict = "passes" if gate["passes"] else "fails"
+    lines += [
+        "",
+        f"int8 export gate (mean ΔPSNR-Y int8 − fp32, OpenVINO, on the {gate['images']} photographs): "
+        f"{gate['delta_mean_db']:+.3f} dB (worst image {gate['delta_worst_db']:+.3f} dB): {verdict} the "
+        f"{gate['limit_db']} dB limit. Export verification (max |exported − torch|): ONNX "
+        f"{backends['verify_max_abs_diff']['onnx']:.1e}, OpenVINO {backends['verify_max_abs_diff']['openvino']:.1e} "
+        f"(tolerance {backends['verify_max_abs_diff']['tolerance']:g}). {backends.get('note', '')}".rstrip(),
+    ]
+    return lines
+
+
+BACKEND_ROWS = {
+    "srresnet16_fp32_eager": "SRResNet-16 anchor (torch eager) | fp32",
+    "fp32_eager": "torch eager | fp32",
+    "upscaler_prepared": "torch engine (default) | auto",
+    "onnxruntime_fp32": "ONNX Runtime | fp32",
+    "openvino_fp32": "OpenVINO | fp32",
+    "openvino_bf16": "OpenVINO | bf16",
+    "openvino_int8": "OpenVINO | int8 (+fp32)",
+    "openvino_int8_bf16": "OpenVINO | int8 (+bf16)",
+}
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results page: machine, targets, then one table per section."""
     machine = results["machine"]
@@ -190,6 +241,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"ΔPSNR (default − fp32): mean {quality['delta_db']:+.4f} dB, worst image "
             f"{quality['worst_image_delta_db']:+.4f} dB (default precision: {quality['default_precision']}).",
         ]
+    lines += _backends(results)
     tiled = _section(results, "tiled")
     if tiled:
         lines += [
@@ -254,4 +306,9 @@ PATH_NAMES = {
     "compiled_bf16": "inference form: bf16, torch.compile",
     "upscale_default": "**default `dpsrgan.upscale(image, model)`**",
     "upscaler_prepared": "default engine, prepared once (CLI, serving)",
+    "onnxruntime_fp32": "exported: ONNX Runtime fp32 (`--backend onnxruntime`)",
+    "openvino_fp32": "exported: OpenVINO fp32 (`--backend openvino --precision fp32`)",
+    "openvino_bf16": "exported: OpenVINO bf16 (`--backend openvino`, auto here)",
+    "openvino_int8": "exported: OpenVINO int8 (NNCF), float parts fp32",
+    "openvino_int8_bf16": "exported: OpenVINO int8 (NNCF), float parts bf16",
 }

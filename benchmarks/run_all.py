@@ -8,7 +8,9 @@ numbers; the load average is recorded with them):
 - ``inference``: generator ×4 output MP/s per path (fp32, channels-last, bf16, the inference
   form, optionally ``torch.compile``, and the default ``dpsrgan.upscale``) against the
   SRResNet-16 eager-fp32 baseline and the same run's matmul rates; bf16's PSNR effect on
-  photographs (:mod:`benchmarks.inference`).
+  photographs (:mod:`benchmarks.inference`); and the exported model run by ONNX Runtime and
+  OpenVINO (fp32, bf16, int8) in the same timing, with ΔPSNR-Y against torch fp32
+  (:mod:`benchmarks.exported`).
 - ``tiled``: ``dpsrgan upscale`` of 1000² → 4000² in a child process: time and peak RSS.
 - ``training``: pretrain and GAN step samples/s, fp32 vs bf16, and Ray Train (1 worker) vs the
   same steps without Ray.
@@ -90,10 +92,22 @@ def run_section(name: str, sizes: Sizes, model: Any, workdir: Path, args: argpar
     """One section's results (the imports are here: each section pulls in different libraries)."""
     match name:
         case "inference":
-            from benchmarks.inference import inference_rows, quality
+            from benchmarks.exported import backend_quality, exported_upscalers, timed_paths
+            from benchmarks.inference import centre_crop, inference_rows, photographs, quality
+            from dpsrgan.degradation import bicubic_downscale
+            from dpsrgan.inference import upscale
 
-            rows = inference_rows(model, sizes.lr_side, sizes.repeats, sizes.compile and not args.no_compile)
-            return {"inference": rows, "quality": quality(model, list(sizes.photos), sizes.hr_side)}
+            heldout = {name: centre_crop(photographs()[name], sizes.hr_side) for name in sizes.photos}
+            upscalers, backends = exported_upscalers(model, heldout, workdir)
+            rows = inference_rows(model, sizes.lr_side, sizes.repeats, sizes.compile and not args.no_compile,
+                                  extra_paths=lambda photo: timed_paths(upscalers, photo))
+            lrs = {name: bicubic_downscale(hr, model.scale) for name, hr in heldout.items()}
+            torch_outputs = {
+                "fp32_eager": {name: upscale(lr, model, device="cpu", precision="fp32") for name, lr in lrs.items()},
+                "upscaler_prepared": {name: upscale(lr, model, device="cpu") for name, lr in lrs.items()},
+            }
+            backends["quality"] = backend_quality(upscalers, torch_outputs, heldout, model.scale)
+            return {"inference": rows, "quality": quality(model, list(sizes.photos), sizes.hr_side), "backends": backends}
         case "tiled":
             from benchmarks.tiled import tiled_rows
 

@@ -2,8 +2,8 @@
 
     dpsrgan export models/gan/generator.pt --format onnx             # -> models/gan/generator.onnx
     dpsrgan export models:/dpsrgan@champion --format openvino -o sr.xml   # + sr.bin
-    dpsrgan export models/gan/generator.pt --format openvino --int8 \
-        --calibration data/processed/train --heldout data/processed/test  # -> generator.int8.xml
+    dpsrgan export models/gan/generator.pt --format openvino --int8 --calibration data/processed/train
+        --heldout data/processed/test                                 # -> generator.int8.xml
 
 MODEL is a checkpoint written by dpsrgan or a registry URI (models:/NAME@ALIAS). The file has
 dynamic batch, height and width (ONNX opset 17) and carries the generator's config and
