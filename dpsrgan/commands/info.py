@@ -89,7 +89,8 @@ def _as_text(summary: dict[str, Any]) -> str:
         f"receptive field  {summary['receptive_field_lr_px']} LR px "
         f"(tiles need >= {summary['min_exact_tile_pad_lr_px']} LR px of pad to match whole-image output)",
         f"parameters       (discriminators at {size} HR input)",
-        f"  DPSRGAN  generator                     {params['generator']:>12,}",
+        f"  {'DPSRGAN' if arch.get('dilation') is not None else 'SRResNet':<8} generator                     "
+        f"{params['generator']:>12,}",  # dilation None: an SRResNet checkpoint (the baseline arm)
         f"           PatchGAN discriminator        {params['discriminator']:>12,}   ({grid} logit map)",
         f"           total                         {params['dpsrgan_total']:>12,}",
         f"  SRGAN    SRResNet generator            {params['srresnet_generator']:>12,}",
