@@ -137,3 +137,19 @@ def test_baseline_stages_switched_off_train_nothing(tmp_path):
             "arm": arm, "trained": False, "reason": "off (baselines.enabled=false)"
         }
         assert json.loads((tmp_path / f"{arm}.json").read_text()) == {"trained": False}
+
+
+def test_lineage_tags_of_foreach_variants_are_valid_mlflow_tag_names(tmp_path):
+    """dvc.lock names a variant ``stage@item``; '@' is not allowed in an MLflow tag name."""
+    from mlflow.utils.validation import _validate_tag_name
+
+    from dpsrgan.lifecycle.registry import lineage_tags
+
+    lock = {"schema": "2.0", "stages": {"pretrain_baseline@srresnet": {
+        "outs": [{"path": "models/baselines/srresnet", "md5": "abc.dir"}]
+    }}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    tags = lineage_tags(tmp_path)
+    assert tags["lineage.dvc.pretrain_baseline-srresnet.models/baselines/srresnet"] == "abc.dir"
+    for key in tags:
+        _validate_tag_name(key)

@@ -128,7 +128,8 @@ def lineage_tags(repo: Path | str = ".", lock_path: Path | str | None = None) ->
     repo = Path(repo)
     tags = {"lineage.git_commit": commit_tag(repo)}
     for key, digest in dvc_lock_hashes(lock_path or repo / "dvc.lock").items():
-        tags[f"lineage.dvc.{key.replace(':', '.')}"] = digest
+        # MLflow tag names allow [\w\-. :/]; foreach variants are named stage@item: '@' → '-'.
+        tags[f"lineage.dvc.{key.replace(':', '.').replace('@', '-')}"] = digest
     return tags
 
 
