@@ -57,7 +57,8 @@ def read_local_parquet(
     """
     import ray.data
 
-    items = [{"path": str(path)} for path in paths]
+    # Absolute paths: the read runs in a Ray worker, whose working directory is not the caller's.
+    items = [{"path": str(Path(path).resolve())} for path in paths]
     return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _read_parquet_files,
         fn_kwargs={"columns": list(columns)},
