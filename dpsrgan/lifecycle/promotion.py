@@ -27,8 +27,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.provenance import commit_tag
 from dpsrgan.lifecycle.registry import CHALLENGER, CHAMPION, alias_version, registry_call
+from dpsrgan.provenance import commit_tag
 
 logger = logging.getLogger(__name__)
 
@@ -215,14 +215,8 @@ def promote(
     )
     if dry_run:
         return decision
-    for key, value in tags.items():
-        registry_call(
-            lambda k=key, v=value: client.set_model_version_tag(name, candidate.version, k, v), "tagging"
-        )
+    _tag_and_move(client, name, candidate.version, tags, candidate.version if decision.changes_champion else None)
     if decision.changes_champion:
-        registry_call(
-            lambda: client.set_registered_model_alias(name, CHAMPION, candidate.version), "setting alias"
-        )
         logger.debug("%s: champion -> v%s (%s)", name, candidate.version, action)
     return decision
 
@@ -253,10 +247,17 @@ def rollback(client: MlflowClient, name: str, *, dry_run: bool = False) -> Decis
     )
     if dry_run:
         return decision
-    for key, value in tags.items():
-        registry_call(
-            lambda k=key, v=value: client.set_model_version_tag(name, current.version, k, v), "tagging"
-        )
-    registry_call(lambda: client.set_registered_model_alias(name, CHAMPION, target.version), "setting alias")
+    _tag_and_move(client, name, current.version, tags, target.version)
     logger.debug("%s: champion rolled back v%s -> v%s", name, current.version, target.version)
     return decision
+
+
+def _tag_and_move(
+    client: MlflowClient, name: str, tagged: str, tags: Mapping[str, str], champion: str | None
+) -> None:
+    """Record a decision: ``tags`` on version ``tagged``, then ``champion`` onto that version
+    (None: the alias stays). Tags first, so an alias never points at an unexplained move."""
+    for key, value in tags.items():
+        registry_call(lambda k=key, v=value: client.set_model_version_tag(name, tagged, k, v), "tagging")
+    if champion is not None:
+        registry_call(lambda: client.set_registered_model_alias(name, CHAMPION, champion), "setting alias")
