@@ -128,7 +128,13 @@ def read_generator_checkpoint(
 
 def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Generator:
     """Rebuild the generator a checkpoint describes, load its weights, return it in eval mode."""
-    checkpoint = read_generator_checkpoint(path, map_location)
+    return generator_from_checkpoint(read_generator_checkpoint(path, map_location), path).to(map_location)
+
+
+def generator_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Generator:
+    """The generator of a checkpoint already read by :func:`read_generator_checkpoint` (eval mode,
+    on the checkpoint's device), for callers that also need the rest of the dict; ``path`` names it
+    in errors."""
     try:
         model = Generator.from_config(checkpoint["architecture"])
     except (DpsrganError, TypeError) as error:
@@ -140,7 +146,7 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
         raise DpsrganError(
             f"{path}: weights do not match its architecture {checkpoint['architecture']} ({detail})"
         ) from error
-    return model.to(map_location).eval()
+    return model.eval()
 
 
 def _check_plain(value: Any, where: str) -> None:

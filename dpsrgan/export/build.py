@@ -118,7 +118,7 @@ def _quantise(fp32, staging: Path, metadata: dict[str, str], options: Int8Option
 
 def _load_source(source: str, staging: Path):
     """The generator (eval, CPU) and the export's metadata, from a checkpoint or the registry."""
-    from dpsrgan.checkpoint import load_generator, read_generator_checkpoint
+    from dpsrgan.checkpoint import generator_from_checkpoint, read_generator_checkpoint
 
     if source.startswith(REGISTRY_PREFIX):
         from dpsrgan.lifecycle.registry import download_registered_artifact
@@ -133,7 +133,7 @@ def _load_source(source: str, staging: Path):
                 "or a registry URI like models:/dpsrgan@champion"
             )
     checkpoint = read_generator_checkpoint(checkpoint_path)
-    generator = load_generator(checkpoint_path)
+    generator = generator_from_checkpoint(checkpoint, checkpoint_path)
     metadata = meta.describe(
         generator.config,
         receptive_radius=generator.receptive_radius,
