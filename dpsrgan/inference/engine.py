@@ -7,7 +7,7 @@ folder of similar images pays for a failure once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -183,24 +183,34 @@ class Upscaler:
         luma). Alpha is upscaled bicubically: the model was trained on photographs, not masks,
         and would texture a flat alpha; bicubic keeps masks smooth and cut-outs clean.
         """
-        color = planes.color
+        return self.upscale_batch([planes])[0]
+
+    def upscale_batch(self, batch: Sequence[Planes]) -> list[Planes]:
+        """:meth:`upscale_planes` for images whose colour arrays share one shape and dtype, run
+        through the model as one N×3×H×W batch (a server's dynamic batching). A convolution
+        treats batch items independently, so each output equals that image upscaled alone."""
+        color = batch[0].color
+        if any(item.color.shape != color.shape or item.color.dtype != color.dtype for item in batch):
+            raise ValueError("upscale_batch needs colour arrays of one shape and dtype")
         dtype, top = color.dtype, full_scale(color.dtype)
         height, width, channels = color.shape
-        lr = torch.from_numpy(np.array(color, copy=True)).permute(2, 0, 1)[None].float().div_(top)
+        lr = torch.from_numpy(np.stack([item.color for item in batch])).permute(0, 3, 1, 2).float().div_(top)
         if channels == 1:
             lr = lr.expand(-1, 3, -1, -1)
-        out = np.empty((height * self.scale, width * self.scale, channels), dtype=dtype)
+        out = np.empty((len(batch), height * self.scale, width * self.scale, channels), dtype=dtype)
         luma = torch.tensor(LUMA, device=self.device).view(1, 3, 1, 1)
 
         def sink(row: int, band: torch.Tensor) -> None:
             if channels == 1:
                 band = (band * luma).sum(1, keepdim=True)
-            rows = band[0].permute(1, 2, 0)
-            out[row : row + rows.shape[0]] = _quantise(rows, dtype, top)
+            rows = band.permute(0, 2, 3, 1)
+            out[:, row : row + rows.shape[1]] = _quantise(rows, dtype, top)
 
         self.run(lr, sink)
-        alpha = None if planes.alpha is None else upscale_alpha(planes.alpha, self.scale)
-        return Planes(out, alpha)
+        return [
+            Planes(out[index], None if item.alpha is None else upscale_alpha(item.alpha, self.scale))
+            for index, item in enumerate(batch)
+        ]
 
 
 def _quantise(values: torch.Tensor, dtype: np.dtype, top: float) -> np.ndarray:

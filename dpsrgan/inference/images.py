@@ -22,6 +22,7 @@ profile is kept when it describes the output's colour space (RGB or gray). Pillo
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import secrets
@@ -30,6 +31,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -127,6 +129,14 @@ def _pixel_limit(max_pixels: int) -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = previous
 
 
+FILE_HINT = "raise --max-pixels if you trust this file"
+"""What a file over the pixel limit is told; a server names its own limit instead."""
+
+
+class ImageTooLarge(DpsrganError):
+    """An image over the pixel limit (a server answers 413 to it, not 400)."""
+
+
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode an image file, EXIF orientation applied; any problem is one DpsrganError line
     naming the file (empty, truncated, not an image, over the pixel limit)."""
@@ -135,45 +145,68 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
             raise DpsrganError(f"{path}: empty file, not an image")
     except OSError as error:
         raise DpsrganError(f"{path}: cannot read ({error.strerror or error})") from error
+    with path.open("rb") as file:
+        head = file.read(26)
+    return decode_image(path, str(path), max_pixels, head=head)
+
+
+def decode_image(
+    source: Path | bytes, label: str, max_pixels: int, *, head: bytes | None = None, hint: str = FILE_HINT
+) -> Image.Image:
+    """Decode a file or the bytes of one (an upload) the same way: first frame, EXIF orientation
+    applied, the pixel limit checked before any pixel is decoded. Errors are one DpsrganError line
+    starting with ``label`` (:class:`ImageTooLarge` for the pixel limit, ``hint`` its fix)."""
+    if isinstance(source, bytes):
+        if not source:
+            raise DpsrganError(f"{label}: empty, not an image")
+        head, source = source[:26], io.BytesIO(source)
     try:
-        with _pixel_limit(max_pixels), Image.open(path) as image:
+        with _pixel_limit(max_pixels), Image.open(source) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise _over_limit(path, f"{width}x{height} = {width * height:,} pixels", max_pixels)
+                raise _over_limit(label, f"{width}x{height} = {width * height:,} pixels", max_pixels, hint)
             image.load()
             oriented = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError as error:
-        raise _over_limit(path, "the image", max_pixels) from error
+        raise _over_limit(label, "the image", max_pixels, hint) from error
     except UnidentifiedImageError as error:
-        raise DpsrganError(f"{path}: not an image (no image format recognises it)") from error
+        raise DpsrganError(f"{label}: not an image (no image format recognises it)") from error
     except _READ_ERRORS as error:
-        raise DpsrganError(f"{path}: not a readable image ({error})") from error
-    if _is_16bit_color_png(path):
-        logger.warning("%s: 16-bit colour PNG is decoded to 8 bits by Pillow; the output is 8-bit", path)
+        raise DpsrganError(f"{label}: not a readable image ({error})") from error
+    if head is not None and _is_16bit_color_png(head):
+        logger.warning("%s: 16-bit colour PNG is decoded to 8 bits by Pillow; the output is 8-bit", label)
     return oriented
 
 
 def load_planes(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Planes, str, bytes | None]:
     """Read a file into the engine's arrays: (planes, output mode, ICC profile or None)."""
-    image = read_image(path, max_pixels)
+    return image_planes(read_image(path, max_pixels), str(path))
+
+
+def decode_planes(
+    data: bytes, label: str, max_pixels: int, hint: str = FILE_HINT
+) -> tuple[Planes, str, bytes | None]:
+    """:func:`load_planes` for the bytes of an image file (an upload): same decode, same result."""
+    return image_planes(decode_image(data, label, max_pixels, hint=hint), label)
+
+
+def image_planes(image: Image.Image, label: str) -> tuple[Planes, str, bytes | None]:
+    """A decoded image as (planes, output mode, ICC profile or None); errors name ``label``."""
     try:
         planes, mode = to_planes(image)
     except DpsrganError as error:
-        raise DpsrganError(f"{path}: {error}") from error
+        raise DpsrganError(f"{label}: {error}") from error
     return planes, mode, image.info.get("icc_profile")
 
 
-def _over_limit(path: Path, size: str, max_pixels: int) -> DpsrganError:
-    return DpsrganError(
-        f"{path}: {size} is over the pixel limit of {max_pixels:,}; raise --max-pixels if you trust this file"
-    )
+def _over_limit(label: str, size: str, max_pixels: int, hint: str) -> ImageTooLarge:
+    return ImageTooLarge(f"{label}: {size} is over the pixel limit of {max_pixels:,}; {hint}")
 
 
-def _is_16bit_color_png(path: Path) -> bool:
-    """True for a PNG whose IHDR says 16 bits per sample with colour (types 2, 4, 6)."""
-    with path.open("rb") as file:
-        head = file.read(26)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 4, 6)
+def _is_16bit_color_png(head: bytes) -> bool:
+    """True for a PNG whose IHDR (in the file's first 26 bytes) says 16 bits per sample with
+    colour (types 2, 4, 6)."""
+    return len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 4, 6)
 
 
 def pillow_format(path: Path) -> str | None:
@@ -195,13 +228,25 @@ def _fit_format(image: Image.Image, pil_format: str, path: Path) -> Image.Image:
     return image
 
 
-def save_image(image: Image.Image, path: Path, pil_format: str) -> None:
-    """Write atomically: a hidden temp file beside ``path``, fsync, rename. An interrupted run
-    leaves at most a ``.*.part`` file, never a truncated image under the final name."""
+def encode_image(image: Image.Image, pil_format: str = "PNG", label: str = "output") -> bytes:
+    """The bytes :func:`save_image` would write for ``image`` (a server's response body): the
+    same format adaptation and options, so served files equal the CLI's byte for byte."""
+    buffer = io.BytesIO()
+    _write(image, buffer, pil_format, Path(label))
+    return buffer.getvalue()
+
+
+def _write(image: Image.Image, file: BinaryIO, pil_format: str, path: Path) -> None:
     image = _fit_format(image, pil_format, path)
     options = dict(_SAVE_OPTIONS.get(pil_format, {}))
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
+    image.save(file, format=pil_format, **options)
+
+
+def save_image(image: Image.Image, path: Path, pil_format: str) -> None:
+    """Write atomically: a hidden temp file beside ``path``, fsync, rename. An interrupted run
+    leaves at most a ``.*.part`` file, never a truncated image under the final name."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:  # inside the try: a folder removed mid-run fails this one file, not the whole run
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +255,7 @@ def save_image(image: Image.Image, path: Path, pil_format: str) -> None:
         raise DpsrganError(f"{path}: cannot write ({_reason(error)})") from error
     try:  # the temp file exists from here on, so it is removed whatever happens
         with file:
-            image.save(file, format=pil_format, **options)
+            _write(image, file, pil_format, path)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
