@@ -25,6 +25,7 @@ COMMANDS = {
     "export": "dpsrgan.commands.export",
     "promote": "dpsrgan.commands.promote",
     "submit": "dpsrgan.commands.submit",
+    "serve": "dpsrgan.commands.serve",
 }
 
 

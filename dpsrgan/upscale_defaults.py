@@ -15,3 +15,8 @@ PILLOW_BOMB_PIXELS = 89_478_485
 DEFAULT_MAX_PIXELS = 2 * PILLOW_BOMB_PIXELS // 16
 """Input pixel limit: Pillow's hard bomb limit applied to the ×4 *output* (16× the input
 pixels), i.e. about 11.2 MP in (≈ 3344×3344), 179 MP out."""
+
+SERVE_MAX_PIXELS = 1024 * 1024
+"""Input pixel limit of the servers (``dpsrgan serve --max-pixels`` and the pyfunc's
+``max_pixels``): 1 MP in, 16.8 MP out. A 1024² photograph takes about 26 s on 2 CPU cores, inside
+the 60 s request timeout; a GPU server can raise it (the CLI's file limit is 11x larger)."""

@@ -6,8 +6,11 @@ Request/response contract (what ``mlflow models serve`` exposes at ``POST /invoc
     -> {"predictions": [{"sr_b64": "<base64 of the x4 PNG>"}]}
 
 Any image mode :mod:`dpsrgan.inference.images` supports goes in (gray stays gray, alpha is kept),
-and the output is always PNG so nothing is lost on the way back. Upscaling is tiled (bounded
-memory for big uploads) with the same engine as ``dpsrgan upscale``.
+and the output is always PNG so nothing is lost on the way back. Decoding (EXIF orientation, ICC
+profile), upscaling (tiled, bounded memory) and encoding are ``dpsrgan upscale``'s own code, so a
+served PNG equals the one the CLI writes byte for byte. A malformed upload (not base64, not an
+image, truncated, over ``max_pixels``: a decompression bomb) is a 400 whose message is our one
+line, without MLflow's echo of the input or a traceback.
 
 The model is logged "from code" (:mod:`dpsrgan.lifecycle.pyfunc_model` is the model file) with this
 package as its code path, so nothing is pickled: the registered artifact is the weights file
@@ -36,10 +39,10 @@ from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
+from dpsrgan.upscale_defaults import DEFAULT_TILE, SERVE_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +60,12 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", INPUT_COLUMN)]),
     outputs=Schema([ColSpec("string", OUTPUT_COLUMN)]),
 )
-DEFAULT_CONFIG = {"tile": DEFAULT_TILE, "device": "auto", "precision": "auto"}
-"""Serving defaults (MLflow ``model_config``): the CLI's LR tile size bounds memory per request."""
+DEFAULT_CONFIG = {"tile": DEFAULT_TILE, "device": "auto", "precision": "auto", "max_pixels": SERVE_MAX_PIXELS}
+"""Serving defaults (MLflow ``model_config``): the CLI's LR tile size bounds memory per request;
+``max_pixels`` bounds the work one request can ask for (``mlflow models serve`` has no admission
+control, so this and its request timeout are what keep it answering)."""
+SERVER_HINT = "send a smaller image (the server's max_pixels)"
+"""The fix an over-limit upload is told (a file's message names --max-pixels instead)."""
 REQUIREMENTS = ("mlflow", "torch", "numpy", "pandas", "pillow", "tqdm")
 """Distributions the model imports (itself + mlflow's pyfunc); pinned to installed versions."""
 
@@ -80,22 +87,33 @@ def image_to_b64(image: Image.Image, format: str = "PNG") -> str:
     return encode_b64(buffer.getvalue())
 
 
-def b64_to_image(text: str, max_pixels: int) -> Image.Image:
-    """Decode a base64 image file; refuse non-images and images over ``max_pixels`` before
-    decoding their pixels (decompression bombs)."""
+def b64_to_bytes(text: object, label: str) -> bytes:
+    """The file bytes of a base64 cell; not a string or not base64 is one DpsrganError line."""
     try:
-        raw = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)  # type: ignore[arg-type]
     except (binascii.Error, ValueError, TypeError):
-        raise DpsrganError(f"{INPUT_COLUMN}: not valid base64") from None
-    try:
-        image = Image.open(io.BytesIO(raw))
-    except (UnidentifiedImageError, OSError):
-        raise DpsrganError(f"{INPUT_COLUMN}: not an image file Pillow can read") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise DpsrganError(f"{INPUT_COLUMN}: {width}x{height} exceeds the {max_pixels}-pixel limit")
-    image.load()
-    return image
+        raise DpsrganError(f"{label}: {INPUT_COLUMN} is not valid base64") from None
+
+
+class UploadRejected(MlflowException):
+    """A malformed upload, answered 400 with exactly our one-line message.
+
+    MLflow's scoring server rewrites ``message`` of an exception raised by ``predict`` to
+    ``"Failed to predict data '<the input frame>'. \nError: ..."``: two lines that echo part of
+    the upload back. The message here is fixed at construction, so the client reads our line.
+    """
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self._line
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_line"):  # MlflowException.__init__ sets it first; later writes are MLflow's
+            self._line = value
 
 
 def example_frame() -> pd.DataFrame:
@@ -112,7 +130,7 @@ class SRPyfunc(PythonModel):
         from dpsrgan.inference.engine import Upscaler
 
         config = {**DEFAULT_CONFIG, **(context.model_config or {})}
-        self.max_pixels = int(config.get("max_pixels", DEFAULT_MAX_PIXELS))
+        self.max_pixels = int(config["max_pixels"])
         generator = load_generator(context.artifacts[WEIGHTS_KEY])
         self.upscaler = Upscaler.prepare(
             generator,
@@ -124,22 +142,22 @@ class SRPyfunc(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        from dpsrgan.inference.images import from_planes, to_planes
-
         if INPUT_COLUMN not in model_input:
-            raise MlflowException(
-                f"input needs a {INPUT_COLUMN!r} column", error_code=INVALID_PARAMETER_VALUE
-            )
-        outputs = []
-        for row, text in enumerate(model_input[INPUT_COLUMN]):
-            try:
-                image = b64_to_image(text, self.max_pixels)
-                planes, mode = to_planes(image)
-            except DpsrganError as error:
-                raise MlflowException(f"row {row}: {error}", error_code=INVALID_PARAMETER_VALUE) from None
-            upscaled = from_planes(self.upscaler.upscale_planes(planes), mode)
-            outputs.append(image_to_b64(upscaled))
-        return pd.DataFrame({OUTPUT_COLUMN: outputs})
+            raise UploadRejected(f"input needs a {INPUT_COLUMN!r} column")
+        return pd.DataFrame(
+            {OUTPUT_COLUMN: [self._upscale_row(f"row {row}", text) for row, text in enumerate(model_input[INPUT_COLUMN])]}
+        )
+
+    def _upscale_row(self, label: str, text: object) -> str:
+        """One cell: decode as ``dpsrgan upscale`` reads a file, upscale, encode as it writes a PNG."""
+        from dpsrgan.inference.images import decode_planes, encode_image, from_planes
+
+        try:
+            planes, mode, icc_profile = decode_planes(b64_to_bytes(text, label), label, self.max_pixels, SERVER_HINT)
+        except DpsrganError as error:
+            raise UploadRejected(str(error)) from None
+        upscaled = from_planes(self.upscaler.upscale_planes(planes), mode, icc_profile)
+        return encode_b64(encode_image(upscaled, "PNG"))
 
 
 def log_pyfunc(
