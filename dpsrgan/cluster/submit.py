@@ -37,6 +37,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -95,6 +96,11 @@ FORWARDED_ENV: tuple[str, ...] = (
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
 
 _TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+SUBMIT_DEADLINE_S = 20.0
+"""Connecting to the job server and submitting (package upload included) must finish within
+this: Ray's job client sets no HTTP timeout, so a server that accepts connections and never
+answers would hang ``dpsrgan submit`` for ever."""
 
 
 @dataclass(frozen=True)
@@ -318,16 +324,61 @@ def require_dvc_remote(repo_root: Path) -> str:
 @contextmanager
 def _job_server(address: str) -> Iterator[None]:
     """Turn the job server being unreachable or refusing us into one line that says what to check."""
+    import requests
     from ray.exceptions import AuthenticationError
 
     try:
         yield
-    except (ConnectionError, RuntimeError, AuthenticationError) as error:
+    except (ConnectionError, RuntimeError, AuthenticationError, requests.RequestException) as error:
         lines = str(error).strip().splitlines()
         raise DpsrganError(
             f"Ray job server at {address}: {lines[0] if lines else type(error).__name__} (is the dashboard "
             "port reachable? on a token-auth cluster set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)"
         ) from None
+
+
+def _within(seconds: float, call: Callable[[], Any], address: str) -> Any:
+    """``call()`` in a daemon thread: its result or its exception, or one line after ``seconds``
+    (the thread is abandoned; the command is about to exit)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True, name="dpsrgan-submit")
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise DpsrganError(
+            f"Ray job server at {address} did not answer within {seconds:.0f} s (it accepts connections "
+            "but does not respond); check the cluster's head node"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _submit(
+    request: SubmitRequest, entrypoint: str, runtime_env: dict[str, Any], metadata: dict[str, str]
+) -> tuple[Any, str]:
+    """Connect to the job server and submit, within :data:`SUBMIT_DEADLINE_S`: (client, job id)."""
+    from ray.job_submission import JobSubmissionClient
+
+    def submit() -> tuple[Any, str]:
+        client = JobSubmissionClient(request.address)
+        job_id = client.submit_job(
+            entrypoint=entrypoint,
+            runtime_env=runtime_env,
+            submission_id=request.submission_id or new_submission_id(),
+            metadata=metadata,
+        )
+        return client, job_id
+
+    with _job_server(request.address):
+        return _within(SUBMIT_DEADLINE_S, submit, request.address)
 
 
 def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.stdout.write) -> int:
@@ -349,18 +400,9 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
         "git_dirty": runtime_env["env_vars"].get(DIRTY_ENV, ""),
         "command": shlex.join(request.command),
     }
-    from ray.job_submission import JobSubmissionClient
-
     # One "Ignoring upload ... .gitignore" INFO line per .gitignore, twice over: noise.
     logging.getLogger("ray._private.runtime_env.packaging").setLevel(logging.WARNING)
-    with _job_server(request.address):
-        client = JobSubmissionClient(request.address)
-        job_id = client.submit_job(
-            entrypoint=entrypoint,
-            runtime_env=runtime_env,
-            submission_id=request.submission_id or new_submission_id(),
-            metadata=metadata,
-        )
+    client, job_id = _submit(request, entrypoint, runtime_env, metadata)
     logger.info("submitted %s to %s (commit %s)", job_id, request.address, commit[:12] or "unknown")
     follow = f"ray job logs --follow {job_id} --address {request.address}"
     if not request.wait:

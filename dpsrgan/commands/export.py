@@ -13,7 +13,8 @@ Export verifies itself: the exported model and torch run the same inputs (1x3x23
 2x3x16x20); a max difference over 1e-3 (on the [0, 1] scale) fails the export. --int8
 quantises the OpenVINO model with NNCF on --calibration images (training split) and writes it
 only if mean |ΔPSNR-Y| against fp32 on --heldout photographs is at most --max-delta-db
-(0.05 dB). Any failure is one line and a non-zero exit, and nothing is left at -o.
+(0.05 dB). Any failure is one line and a non-zero exit, and nothing is left at -o; SIGTERM, like
+Ctrl-C, removes the hidden staging folder beside -o before exiting (130).
 
 Run an export with: dpsrgan upscale IN -o OUT --backend onnxruntime|openvino --model FILE.
 """
@@ -21,6 +22,9 @@ Run an export with: dpsrgan upscale IN -o OUT --backend onnxruntime|openvino --m
 from __future__ import annotations
 
 import argparse
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -51,8 +55,27 @@ def run(args: argparse.Namespace) -> int:
         options = Int8Options(args.calibration, args.heldout, args.max_delta_db)
     elif args.calibration is not None or args.heldout is not None:
         raise DpsrganError("--calibration and --heldout only apply with --int8")
-    result = export(args.model, args.fmt, args.output, int8_options=options)
+    if args.model.startswith("models:/"):
+        from dpsrgan.lifecycle.registry import apply_client_limits
+
+        apply_client_limits()
+    with _sigterm_as_interrupt():
+        result = export(args.model, args.fmt, args.output, int8_options=options)
     verified = f"verified: max |diff| vs torch {result.max_abs_diff:.2g} <= {result.tolerance:g}"
     quality = f"; {result.quality.line()}" if result.quality else ""
     print(f"dpsrgan export: wrote {', '.join(map(str, result.files))} ({verified}{quality})")
     return 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: the export's ``finally`` then removes
+    its staging folder (the default action would end the process with the folder left behind)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
 
     from dpsrgan.inference import upscale_paths
 
+    if args.model.startswith("models:/"):
+        from dpsrgan.lifecycle.registry import apply_client_limits
+
+        apply_client_limits()
     if args.max_pixels < 1:
         raise DpsrganError(f"--max-pixels must be >= 1, got {args.max_pixels}")
     with logging_redirect_tqdm():

@@ -157,25 +157,42 @@ def decode_image(
     applied, the pixel limit checked before any pixel is decoded. Errors are one DpsrganError line
     starting with ``label`` (:class:`ImageTooLarge` for the pixel limit, ``hint`` its fix)."""
     if isinstance(source, bytes):
+        head = source[:26]
+    with _opened(source, label, max_pixels, hint) as image:
+        image.load()
+        oriented = ImageOps.exif_transpose(image)
+    if head is not None and _is_16bit_color_png(head):
+        logger.warning("%s: 16-bit colour PNG is decoded to 8 bits by Pillow; the output is 8-bit", label)
+    return oriented
+
+
+def image_size(data: bytes, label: str, max_pixels: int, hint: str = FILE_HINT) -> tuple[int, int]:
+    """(width, height) of an image file's bytes from its header alone, with the checks of
+    :func:`decode_image` that need no pixels: a server refuses a bomb before queueing it."""
+    with _opened(data, label, max_pixels, hint) as image:
+        return image.size
+
+
+@contextmanager
+def _opened(source: Path | bytes, label: str, max_pixels: int, hint: str) -> Iterator[Image.Image]:
+    """The image, opened lazily and within the pixel limit; Pillow's errors (here and in the
+    caller's block, e.g. truncated pixel data at ``load``) become one DpsrganError line."""
+    if isinstance(source, bytes):
         if not source:
             raise DpsrganError(f"{label}: empty, not an image")
-        head, source = source[:26], io.BytesIO(source)
+        source = io.BytesIO(source)
     try:
         with _pixel_limit(max_pixels), Image.open(source) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise _over_limit(label, f"{width}x{height} = {width * height:,} pixels", max_pixels, hint)
-            image.load()
-            oriented = ImageOps.exif_transpose(image)
+            yield image
     except Image.DecompressionBombError as error:
         raise _over_limit(label, "the image", max_pixels, hint) from error
     except UnidentifiedImageError as error:
         raise DpsrganError(f"{label}: not an image (no image format recognises it)") from error
     except _READ_ERRORS as error:
         raise DpsrganError(f"{label}: not a readable image ({error})") from error
-    if head is not None and _is_16bit_color_png(head):
-        logger.warning("%s: 16-bit colour PNG is decoded to 8 bits by Pillow; the output is 8-bit", label)
-    return oriented
 
 
 def load_planes(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Planes, str, bytes | None]:

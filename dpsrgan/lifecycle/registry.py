@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 HEALTH_TIMEOUT_S = 5.0
 CLIENT_LIMITS = {
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "6",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "4",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
@@ -47,7 +48,7 @@ CLIENT_LIMITS = {
 """MLflow's HTTP settings for our commands, unless set in the environment. MLflow's defaults
 (120 s read timeout, 7 retries with backoff factor 2) make a half-working server cost 4-15
 minutes; these bound it: a 5xx fails after 3 attempts in about 2 s, a hung API after about
-3 × 6 + 2 s. The read timeout is per socket read, so large artifact downloads still work."""
+3 × 4 + 2 s. The read timeout is per socket read, so large artifact downloads still work."""
 
 T = TypeVar("T")
 
@@ -57,6 +58,8 @@ def apply_client_limits(environ: MutableMapping[str, str] = os.environ) -> None:
     a value already in the environment wins, so a slow server can be given more."""
     for key, value in CLIENT_LIMITS.items():
         environ.setdefault(key, value)
+    # urllib3 logs a WARNING per retry; the command's one error line says what happened.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def check_reachable(tracking_uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
@@ -101,10 +104,26 @@ def registry_call(call: Callable[[], T], what: str) -> T:
         if code == "RESOURCE_DOES_NOT_EXIST":
             raise DpsrganError(f"{what}: not found in the registry ({first_line})") from None
         if "API request to" in first_line:
-            raise DpsrganError(
-                f"{what}: tracking server request failed ({first_line[:200]}); is the server up?"
-            ) from None
+            raise DpsrganError(f"{what}: {_transport_failure(str(error))}") from None
         raise DpsrganError(f"{what}: {first_line}") from None
+
+
+def _transport_failure(message: str) -> str:
+    """MLflow's "API request to URL failed with exception ..." (urllib3's retry report) in a few
+    words: which endpoint, and whether it answered 5xx or nothing."""
+    endpoint = re.search(r"API request to (\S+)", message)
+    where = f"the tracking server ({endpoint.group(1)})" if endpoint else "the tracking server"
+    attempts = 1 + int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7"))
+    status = re.search(r"too many (\d{3}) error responses", message)
+    if status:
+        return f"{where} answered HTTP {status.group(1)} {attempts} times; check the server's logs"
+    timeout = re.search(r"read timeout=([\d.]+)", message)
+    if timeout:
+        return (
+            f"{where} did not answer within {timeout.group(1)} s, {attempts} times; check the server "
+            "(MLFLOW_HTTP_REQUEST_TIMEOUT allows a slower one)"
+        )
+    return f"request to {where} failed ({message.splitlines()[0][:160]}); is the server up?"
 
 
 def alias_version(client: MlflowClient, name: str, alias: str, *, required: bool) -> ModelVersion | None:

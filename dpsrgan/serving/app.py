@@ -46,8 +46,6 @@ GRACE_S = 2.0
 """The ingress waits this long past a deadline for the replica's own 504 before giving it."""
 RETRY_AFTER_S = 2.0
 """``Retry-After`` when the queue in front of the replicas is full."""
-BATCH_WAIT_S = 0.005
-"""How long a small request waits for same-sized company before its batch runs."""
 CONCURRENT_BATCHES = 64
 """Batches handed to the scheduler at once. Serve's default of one would hold every small
 request behind the batch in progress; the scheduler decides who computes (Serve's
@@ -65,6 +63,7 @@ class ModelDeployment:
         self._threads = ThreadPoolExecutor(settings.max_ongoing + 2, thread_name_prefix="dpsrgan-job")
         self.worker = await self._thread(start_worker, settings)
         self._batched.set_max_batch_size(settings.max_batch_size)
+        self._batched.set_batch_wait_timeout_s(settings.batch_wait_s)
         self._reload_error: str | None = None
         self._follower = asyncio.get_running_loop().create_task(self._follow_alias())
 
@@ -101,7 +100,7 @@ class ModelDeployment:
         png = await self._thread(self.worker.encode, job, planes, decoded)
         return Upscaled(png, self.worker.model.version)
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=BATCH_WAIT_S, max_concurrent_batches=CONCURRENT_BATCHES)
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.005, max_concurrent_batches=CONCURRENT_BATCHES)
     async def _batched(self, items: list[tuple[Job, Any]]) -> list[Any]:
         """Same-shaped images run as one batch, others in their own (the scheduler orders them);
         a cancelled batch hands each member its :class:`Cancelled`."""

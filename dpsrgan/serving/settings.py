@@ -35,6 +35,8 @@ class ServeSettings:
     """``--replicas``: model replicas (a Serve config file may autoscale instead)."""
     max_batch_size: int = 4
     """``--max-batch-size``: same-sized single-tile images run as one batch of up to this many."""
+    batch_wait_s: float = 0.005
+    """How long a single-tile image waits for same-sized company before its batch runs."""
     max_queued: int = 16
     """``--max-queued``: requests waiting for a replica slot; past it: 503 with Retry-After."""
     timeout_s: float = 60.0
@@ -57,6 +59,8 @@ class ServeSettings:
         _at_least("port", self.port, 1)
         if not 0 < self.timeout_s <= 3600:
             raise DpsrganError(f"timeout_s (--timeout) must be in (0, 3600] seconds, got {self.timeout_s}")
+        if not 0 <= self.batch_wait_s <= 1:
+            raise DpsrganError(f"batch_wait_s must be in [0, 1] seconds, got {self.batch_wait_s}")
         if self.reload_interval_s < 0:
             raise DpsrganError(f"reload_interval_s (--reload-interval) must be >= 0, got {self.reload_interval_s}")
         if self.device not in DEVICES:
