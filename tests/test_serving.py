@@ -26,8 +26,10 @@ from dpsrgan.cli import build_parser
 from dpsrgan.cli import main as cli_main
 from dpsrgan.inference import upscale
 from dpsrgan.lifecycle.registry import CHAMPION, register_generator
-from dpsrgan.lifecycle.serving import DEFAULT_CONFIG, SRPyfunc, b64_to_image, image_to_b64, pinned_requirements
+from dpsrgan.lifecycle.serving import DEFAULT_CONFIG, SRPyfunc, image_to_b64, pinned_requirements
+from dpsrgan.upscale_defaults import SERVE_MAX_PIXELS
 from tests._tiny import save_tiny_generator, smooth_image
+from tests.test_serve_parity import bad_uploads
 from tests.fixtures.services import free_port, stop_group, wait_http
 
 
@@ -66,10 +68,10 @@ def test_predict_upscales_rgb_gray_and_alpha_as_png(pyfunc, checkpoint):
 
 
 def test_predict_rejects_bad_input_with_the_row_number(pyfunc):
-    with pytest.raises(MlflowException, match="row 1: image_b64: not valid base64"):
+    with pytest.raises(MlflowException, match="row 1: image_b64 is not valid base64"):
         pyfunc.predict(None, pd.DataFrame({"image_b64": [image_to_b64(Image.new("RGB", (4, 4))), "@@"]}))
     not_image = base64.b64encode(b"hello").decode()
-    with pytest.raises(MlflowException, match="row 0: image_b64: not an image"):
+    with pytest.raises(MlflowException, match="row 0: not an image"):
         pyfunc.predict(None, pd.DataFrame({"image_b64": [not_image]}))
     with pytest.raises(MlflowException, match="needs a 'image_b64' column"):
         pyfunc.predict(None, pd.DataFrame({"image": ["x"]}))
@@ -80,9 +82,12 @@ def test_served_model_tiles_like_the_cli():
     assert DEFAULT_CONFIG["tile"] == cli_defaults.tile
 
 
-def test_decode_refuses_images_over_the_pixel_limit_before_decoding():
-    with pytest.raises(Exception, match="exceeds the 100-pixel limit"):
-        b64_to_image(image_to_b64(Image.new("RGB", (20, 20))), max_pixels=100)
+def test_the_models_max_pixels_refuses_larger_uploads(checkpoint):
+    model = SRPyfunc()
+    model.load_context(PythonModelContext(artifacts={"weights": str(checkpoint)}, model_config={"max_pixels": 100}))
+    with pytest.raises(MlflowException, match=r"row 0: 20x20 = 400 pixels is over the pixel limit of 100; send a smaller"):
+        model.predict(None, pd.DataFrame({"image_b64": [image_to_b64(Image.new("RGB", (20, 20)))]}))
+    assert DEFAULT_CONFIG["max_pixels"] == SERVE_MAX_PIXELS
 
 
 def test_requirements_are_exact_pins_without_local_labels():
@@ -170,6 +175,17 @@ def test_mlflow_models_serve_answers_an_image_request(champion, checkpoint, mlfl
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(bad, timeout=60)
         assert refused.value.code == 400 and "not valid base64" in refused.value.read().decode()
+
+        for name, (data, reason) in bad_uploads().items():  # the live server: 400, our line, no trace
+            body = json.dumps({"dataframe_records": [{"image_b64": base64.b64encode(data).decode()}]}).encode()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            error = json.loads(refused.value.read())
+            assert refused.value.code == 400 and error["message"].startswith(f"row 0: {reason}"), name
+            assert "stack_trace" not in error and "\n" not in error["message"], name
     finally:
         stop_group(proc)
         log.close()
