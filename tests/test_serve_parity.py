@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import struct
@@ -48,8 +49,10 @@ def png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b"")
 
 
+@functools.cache
 def sample_uploads() -> dict[str, bytes]:
-    """Image files of every mode the CLI handles, plus EXIF orientation 6 and an ICC profile."""
+    """Image files of every mode the CLI handles, plus EXIF orientation 6 and an ICC profile.
+    Made once: a new sRGB profile carries the time it was made, so two calls would differ."""
     rgb = Image.fromarray(smooth_image(1, 20)).crop((0, 0, 20, 14))
     rgba = rgb.copy()
     rgba.putalpha(Image.linear_gradient("L").resize(rgb.size))

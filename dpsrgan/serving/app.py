@@ -275,9 +275,12 @@ def model_options(settings: ServeSettings) -> dict[str, Any]:
 
 
 def ingress_options(settings: ServeSettings) -> dict[str, Any]:
+    """The ingress is cheap (it waits on the model), so its own limits only stop a flood: its
+    queue is the proxy's staging while a burst is assigned, and a tight one would answer Serve's
+    plain-text 503 to bursts that the model queue would have taken or refused with our line."""
     return {
         "max_ongoing_requests": settings.ingress_capacity + 8,  # + room for /healthz and /stats
-        "max_queued_requests": settings.ingress_capacity,
+        "max_queued_requests": 4 * settings.ingress_capacity + 64,
         "backpressure_config": BackpressureConfig(status_code=503, retry_after_s=RETRY_AFTER_S),
         "ray_actor_options": {"num_cpus": 0},
     }
