@@ -16,6 +16,7 @@ import base64
 import functools
 import io
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -128,7 +129,7 @@ def test_bad_uploads_are_one_line_naming_the_upload(name):
 def scoring_model(checkpoint, tmp_path_factory):
     """The pyfunc as `mlflow models serve` loads it: logged to a local store, loaded by MLflow."""
     root = tmp_path_factory.mktemp("mlflow-local")
-    previous = mlflow.get_tracking_uri()
+    previous = os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri keeps the env in step
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     try:
         mlflow.set_experiment("parity")

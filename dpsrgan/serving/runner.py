@@ -55,7 +55,11 @@ def preflight(settings: ServeSettings, remote: bool) -> Pinned:
     return pinned
 
 
-def serve_foreground(settings: ServeSettings, write: Callable[[str], Any] = print) -> int:
+def _print_now(line: str) -> None:
+    print(line, flush=True)  # a supervisor reading a pipe must see the ready line at once
+
+
+def serve_foreground(settings: ServeSettings, write: Callable[[str], Any] = _print_now) -> int:
     """Run until SIGTERM/SIGINT; 0 after a clean stop."""
     from dpsrgan.lifecycle.registry import apply_client_limits
 
