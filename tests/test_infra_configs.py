@@ -218,3 +218,36 @@ def test_no_credentials_in_infra_files():
             if _CREDENTIAL.search(line):
                 found.append(f"{path.relative_to(INFRA)}:{number}: {line.strip()}")
     assert found == []
+
+
+SERVE = INFRA / "ray" / "serve"
+
+
+def test_serve_config_is_a_valid_serve_deploy_config_that_builds_our_app():
+    from ray.serve.schema import ServeDeploySchema
+
+    from dpsrgan.serving.app import IngressDeployment, ModelDeployment, build_app
+    from dpsrgan.serving.settings import ServeSettings
+
+    config = yaml.safe_load((SERVE / "dpsrgan-serve.yaml").read_text())
+    (app,) = ServeDeploySchema.model_validate(config).applications
+    assert app.import_path == "dpsrgan.serving.app:build_app"
+    settings = ServeSettings.from_args(app.args)  # every key is a setting, every value in range
+    build_app(app.args)  # the builder accepts them as Serve will pass them
+    assert {d["name"] for d in config["applications"][0]["deployments"]} == {ModelDeployment.name, IngressDeployment.name}
+    assert config["http_options"]["request_timeout_s"] > settings.timeout_s  # a backstop behind our 504
+    model = next(d for d in config["applications"][0]["deployments"] if d["name"] == ModelDeployment.name)
+    assert model["num_replicas"] == "auto" and model["autoscaling_config"]["max_replicas"] == settings.replicas
+    assert model["ray_actor_options"]["num_gpus"] == 1 and settings.device == "cuda"
+
+
+def test_rayservice_runs_the_same_serve_config_on_gpu_workers():
+    (service,) = _yaml_documents(SERVE / "rayservice.yaml")
+    assert service["apiVersion"] == "ray.io/v1" and service["kind"] == "RayService"
+    serve_config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    assert serve_config["applications"] == yaml.safe_load((SERVE / "dpsrgan-serve.yaml").read_text())["applications"]
+    cluster = service["spec"]["rayClusterConfig"]
+    assert cluster["enableInTreeAutoscaling"] is True
+    _check_ray_cluster_spec(cluster, "rayservice.yaml")
+    head_ports = {p["name"]: p["containerPort"] for p in cluster["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert head_ports["serve"] == 8000
