@@ -179,16 +179,22 @@ def _side_for(deployment: Deployment, seconds: float) -> int:
     return int(min(np.sqrt(pixels), 500))
 
 
-def test_a_full_queue_answers_503_with_retry_after(full, deployment):
-    side = _side_for(deployment, 0.3 * deployment.settings.timeout_s)
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda seed: requests.post(f"{full}/upscale", data=_png(side, seed), timeout=60), range(6)))
+def test_a_full_queue_and_a_full_replica_answer_503_with_retry_after(full, deployment):
+    """More requests at once than the replica holds plus the queue: the router refuses the rest
+    ("queue full"); of those the replica holds, it refuses what would miss the deadline ("busy")."""
+    settings = deployment.settings
+    burst = settings.max_ongoing + settings.max_queued + 4
+    side = _side_for(deployment, 0.3 * settings.timeout_s)
+    with ThreadPoolExecutor(burst) as pool:
+        answers = list(pool.map(lambda seed: requests.post(f"{full}/upscale", data=_png(side, seed), timeout=60),
+                                range(burst)))
     refused = [answer for answer in answers if answer.status_code == 503]
-    assert refused, [answer.status_code for answer in answers]
     for answer in refused:
         assert int(answer.headers["retry-after"]) >= 1, answer.headers
         assert answer.headers["content-type"] == "application/json", answer.text
         assert answer.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    messages = " ".join(answer.json()["message"] for answer in refused)
+    assert "queue full" in messages and "busy" in messages, [answer.status_code for answer in answers]
     # A request that waited in the queue may still miss its deadline: 504, never anything else.
     assert {answer.status_code for answer in answers} <= {200, 503, 504}
     deployment.wait_idle()

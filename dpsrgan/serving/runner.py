@@ -29,8 +29,8 @@ from dpsrgan.serving.settings import ServeSettings
 logger = logging.getLogger(__name__)
 
 APP_NAME = "dpsrgan"
-DRAIN_S = 5.0
-STOP_BUDGET_S = 13.0
+DRAIN_S = 4.0
+STOP_BUDGET_S = 12.0
 FORWARDED_ENV = ("MLFLOW_TRACKING_URI",)
 """Sent to a remote cluster's replicas (settings, never credentials: the cluster has its own)."""
 
@@ -68,7 +68,7 @@ def serve_foreground(settings: ServeSettings, write: Callable[[str], Any] = _pri
     pinned = preflight(settings, remote)
     stop = threading.Event()
     with _ray(settings, remote):
-        with _stop_on_signals(stop):
+        with _stop_on_signals(stop, _Watchdog()):
             url = _deploy(settings, remote)
             write(
                 f"dpsrgan serve: ready at {url} (POST /upscale, POST /invocations, GET /healthz) serving "
@@ -96,11 +96,9 @@ def _ray(settings: ServeSettings, remote: bool) -> Iterator[None]:
     else:
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)
-    watchdog = _Watchdog()
     try:
         yield
     finally:
-        watchdog.start()
         _shut_down(remote)
 
 
@@ -145,12 +143,15 @@ def _shut_down(remote: bool) -> None:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop``; a second one stops waiting for the drain."""
+def _stop_on_signals(stop: threading.Event, watchdog: _Watchdog) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` and start the ``watchdog`` (the stop budget counts from
+    the signal: Ctrl-C or a service manager signal Ray's own processes too, which can leave the
+    drain or Ray's shutdown waiting on processes that are gone); a second signal stops waiting."""
     def handler(signum: int, frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
+        watchdog.start()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -161,18 +162,24 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 class _Watchdog(threading.Thread):
-    """Started when stopping begins: past :data:`STOP_BUDGET_S`, SIGKILL this process's
-    descendants (the Ray processes it started, by PID) and exit."""
+    """Started by the stop signal: remembers this process's descendants (the Ray processes it
+    started) at once — a signalled raylet's workers are re-parented and would no longer be
+    found — and past :data:`STOP_BUDGET_S` SIGKILLs those still alive, by PID, and exits 1."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True, name="dpsrgan-stop-watchdog")
+        self._recorded: list[psutil.Process] = []
+
+    def start(self) -> None:
+        self._recorded = psutil.Process().children(recursive=True)
+        super().start()
 
     def run(self) -> None:
         time.sleep(STOP_BUDGET_S)
         logger.warning("stop took over %.0f s; killing the processes this command started", STOP_BUDGET_S)
-        for child in psutil.Process().children(recursive=True):
+        for child in {*self._recorded, *psutil.Process().children(recursive=True)}:
             try:
-                child.kill()
+                child.kill()  # psutil checks the PID still belongs to the process we recorded
             except psutil.NoSuchProcess:
                 pass
         os._exit(1)

@@ -68,7 +68,8 @@ class Job:
 
 @dataclass(eq=False)
 class Group:
-    """Several single-tile jobs batched into one forward pass; cancelled only when all are."""
+    """Several same-sized single-tile jobs batched into one forward pass; cancelled only when
+    all are."""
 
     members: Sequence[Job]
     busy_s: float = 0.0
@@ -77,7 +78,9 @@ class Group:
 
     @property
     def remaining(self) -> float:
-        return sum(job.remaining for job in self.members)
+        """A batch ranks as one of its images: ranked by their sum, a batch would be overtaken
+        by every single request of the same size, and batched requests would starve."""
+        return max(job.remaining for job in self.members)
 
     @property
     def cancelled(self) -> bool:

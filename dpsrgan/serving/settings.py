@@ -81,8 +81,12 @@ class ServeSettings:
 
     @property
     def max_ongoing(self) -> int:
-        """Requests a model replica holds at once: two batches' worth, so one fills while one runs."""
-        return max(2, 2 * self.max_batch_size)
+        """Requests a model replica holds at once (Serve's ``max_ongoing_requests``). The replica's
+        admission decides how much *work* it takes (what fits the deadline); this bounds threads
+        and memory (a waiting request holds only its decoded upload), and it is set well above
+        what admission lets in, so that a small request finds a slot while big ones are admitted
+        instead of queueing behind them."""
+        return 4 * self.max_batch_size + 8
 
     @property
     def ingress_capacity(self) -> int:
