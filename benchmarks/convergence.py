@@ -43,7 +43,7 @@ from dpsrgan.config import load_params
 from dpsrgan.data.folder import assign_splits, bundled_photos, list_images
 from dpsrgan.data.images import load_rgb
 from dpsrgan.data.pairs import centre_crop
-from dpsrgan.degradation import bicubic_downscale, imresize
+from dpsrgan.degradation import bicubic_downscale, bicubic_upscale
 from dpsrgan.metrics import psnr
 from dpsrgan.models.generator import Generator
 from dpsrgan.training.augment import random_dihedral
@@ -104,7 +104,7 @@ def held_out_pairs(files: dict[str, Path]) -> list[tuple[np.ndarray, np.ndarray,
         height, width = (min(side, EVAL_MAX_SIDE) for side in image.shape[:2])
         hr = np.ascontiguousarray(centre_crop(image, height - height % SCALE, width - width % SCALE))
         lr = bicubic_downscale(hr, SCALE)
-        bicubic = np.clip(np.rint(imresize(lr, scale=SCALE)), 0, 255).astype(np.uint8)
+        bicubic = bicubic_upscale(lr, SCALE)
         pairs.append((lr, hr, psnr(bicubic, hr, crop_border=SCALE)))
     return pairs
 

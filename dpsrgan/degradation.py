@@ -160,6 +160,12 @@ def imresize_uint8(
     return _resize(image, size, scales, quantise=True).astype(np.uint8)
 
 
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """The SR baseline every table compares against: uint8 LR → uint8 ×``scale`` by MATLAB-style
+    bicubic (:func:`imresize` in float, rounded and clipped once, like a saved image)."""
+    return np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
+
+
 def bicubic_downscale(hr: np.ndarray, scale: int) -> np.ndarray:
     """uint8 HR (HWC or HW) → uint8 LR of exactly ``size / scale``: MATLAB's uint8 ``imresize``.
 

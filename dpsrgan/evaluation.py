@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 
 from dpsrgan.checkpoint import load_generator
 from dpsrgan.data.shards import decode_png, shard_paths
-from dpsrgan.degradation import imresize
+from dpsrgan.degradation import bicubic_upscale
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Upscaler
 from dpsrgan.metrics import METRIC_NAMES, color_shift, high_frequency_ratio, image_metrics
@@ -99,11 +99,6 @@ def _load_lpips() -> torch.nn.Module | None:
     import lpips  # optional: only present when the user installed it with its weights
 
     return lpips.LPIPS(net="alex", verbose=False).eval()
-
-
-def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
-    """The baseline: MATLAB-style bicubic ×scale of uint8 HWC, rounded and clipped to uint8."""
-    return np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
 
 
 def _to_uint8(batch: torch.Tensor) -> list[np.ndarray]:

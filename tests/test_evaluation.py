@@ -12,11 +12,11 @@ import yaml
 from PIL import Image
 
 from dpsrgan.data.shards import read_split
+from dpsrgan.degradation import bicubic_upscale
 from dpsrgan.errors import DpsrganError
 from dpsrgan.evaluation import (
     METHODS,
     EvalSettings,
-    bicubic_upscale,
     evaluate_split,
     load_generators,
     lpips_status,

@@ -6,16 +6,17 @@ latest checkpoint if there is one, then per epoch::
     for each batch of its train shard:   crop/flip (augment.py) → learning rate (schedule.py)
                                          → step (steps.py) → all-rank health check (guard.py)
                                          → EMA update → every N steps: checkpoint
-    validate (PSNR/SSIM-Y, every rank on its own rows, all-reduced) → history row → checkpoint
+    validate (validation.py: every rank on its own rows, all-reduced) → history row → checkpoint
 
 Checkpoints hold the full state (state.py) and are written by rank 0 only; every rank also
 keeps the last one in memory as the instability guard's "last good" state. A worker that dies
 makes Ray Train restart the whole group, and this function starts over from the top, resuming
 from the latest registered checkpoint — mid-epoch included (the consumed batches are skipped).
 
-Validation runs on every rank, each on the valid rows it owns (a stable hash of the image id),
-one image at a time because valid images may differ in size; the sums are all-reduced. Rank 0
-also renders the comparison grid and is the only rank that talks to MLflow and the progress sink.
+In the GAN stage the generator's BatchNorm keeps its pretrained statistics (steps.py's
+``freeze_batch_norm_statistics``) and its learning rate starts after the discriminator's warm-up
+(schedule.py). Rank 0 renders the comparison grid and is the only rank that talks to MLflow and
+the progress sink.
 """
 
 from __future__ import annotations
@@ -29,16 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
 
 from dpsrgan.checkpoint import unwrap
-from dpsrgan.data.loading import decode_row, owns_row
-from dpsrgan.degradation import imresize
-from dpsrgan.metrics import batch_psnr_y, batch_ssim_y
 from dpsrgan.models.discriminator import build_discriminator
 from dpsrgan.models.generator import Generator
 from dpsrgan.training.augment import random_crop, random_dihedral
@@ -47,7 +44,7 @@ from dpsrgan.training.faults import FaultInjection
 from dpsrgan.training.guard import InstabilityGuard, all_rank_health
 from dpsrgan.training.precision import images_to_device, select_precision, to_channels_last
 from dpsrgan.training.progress import StepReporter
-from dpsrgan.training.schedule import warmup_cosine
+from dpsrgan.training.schedule import stage_learning_rates
 from dpsrgan.training.state import (
     Progress,
     TrainingParts,
@@ -59,7 +56,8 @@ from dpsrgan.training.state import (
     seed_everything,
     set_rng_state,
 )
-from dpsrgan.training.steps import gan_step, pretrain_step
+from dpsrgan.training.steps import freeze_batch_norm_statistics, gan_step, pretrain_step
+from dpsrgan.training.validation import GridImages, Validator
 
 logger = logging.getLogger("dpsrgan.training")
 
@@ -93,6 +91,8 @@ class LoopConfig:
     lr_schedule: str = "constant"
     """``constant`` or ``cosine`` (after ``warmup_steps`` of linear warm-up)."""
     warmup_steps: int = 0
+    d_warmup_steps: int = 0
+    """GAN stage: discriminator-only steps before the generator trains."""
     discriminator: dict[str, Any] | None = None
     lr_d: float = 1e-4
     ema_decay: float = 0.0
@@ -138,12 +138,20 @@ class _Worker:
         self.device = ray.train.torch.get_device()
         torch.backends.cudnn.benchmark = True  # fixed train shapes: let cuDNN pick its fastest kernels
         self.plan = select_precision(cfg.precision, self.device)
-        self.base_lrs = {"g": cfg.lr_g, "d": cfg.lr_d}
         self.parts, self.perceptual = self._build()
         self.progress = self._resume_or_start()
         self.last_good = capture(self.parts, self.progress, [], cfg.meta)
         self.guard = InstabilityGuard(cfg.d_collapse_threshold, cfg.d_collapse_patience)
-        self.bicubic_sums: torch.Tensor | None = None
+        self.validator = Validator(
+            cfg.generator["scale"],
+            cfg.crop_border,
+            self.rank,
+            self.world,
+            self.device,
+            cfg.channels_last,
+            grid_ids=cfg.grid_ids,
+            perceptual=self.perceptual,
+        )
         self.mlflow = None
         self.reporter = None
         if self.rank == 0:
@@ -167,6 +175,8 @@ class _Worker:
         generator = to_channels_last(generator.to(device), cfg.channels_last)
         ema = EMA(generator, cfg.ema_decay) if cfg.stage == "gan" and cfg.ema_decay > 0 else None
         generator = ray.train.torch.prepare_model(generator)
+        if cfg.stage == "gan":
+            freeze_batch_norm_statistics(generator)
         optimizer_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         parts = TrainingParts(generator, optimizer_g, self.plan.grad_scaler(), ema=ema)
         if cfg.stage != "gan":
@@ -202,7 +212,6 @@ class _Worker:
             else:  # resumed with another number of workers: fresh, distinct streams
                 seed_everything(self.cfg.seed + RANK_SEED_STRIDE * self.rank + progress.global_step)
         progress.starts.append(progress.global_step)
-        self.parts.set_lr_scale(self.base_lrs, progress.lr_scale)
         return progress
 
     # --- the loop -------------------------------------------------------------------------------
@@ -244,7 +253,7 @@ class _Worker:
                 images_to_device(batch["lr"], self.device, cfg.channels_last),
                 images_to_device(batch["hr"], self.device, cfg.channels_last),
             )
-            self.parts.set_lr_scale(self.base_lrs, p.lr_scale * self._schedule(p.global_step))
+            self.parts.set_learning_rates(self._learning_rates(p.global_step))
             cfg.faults.maybe_kill(self.rank, p.global_step + 1)
             if cfg.faults.poison(self.rank, p.global_step + 1):
                 lr = lr * math.nan
@@ -257,9 +266,9 @@ class _Worker:
                 self.parts.ema.update(unwrap(self.parts.generator))
             p.global_step += 1
             p.step_in_epoch += 1
-            p.epoch_steps += 1
             for key, value in losses.items():
                 p.epoch_sums[key] = p.epoch_sums.get(key, 0.0) + value
+                p.epoch_counts[key] = p.epoch_counts.get(key, 0) + 1
             self._log_step(losses)
             if p.global_step % cfg.checkpoint_every_steps == 0 and p.step_in_epoch < cfg.steps_per_epoch:
                 self._checkpoint({"epoch": p.epoch, "global_step": p.global_step, **losses})
@@ -279,11 +288,18 @@ class _Worker:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         return lr.contiguous(memory_format=memory_format), hr.contiguous(memory_format=memory_format)
 
-    def _schedule(self, step: int) -> float:
-        """The schedule's learning-rate factor at ``step`` (0-based) of the whole run."""
-        if self.cfg.lr_schedule == "constant":
-            return 1.0
-        return warmup_cosine(step, self.cfg.epochs * self.cfg.steps_per_epoch, self.cfg.warmup_steps)
+    def _learning_rates(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        return stage_learning_rates(
+            step,
+            lr_g=cfg.lr_g,
+            lr_d=cfg.lr_d,
+            schedule=cfg.lr_schedule,
+            total_steps=cfg.epochs * cfg.steps_per_epoch,
+            warmup_steps=cfg.warmup_steps,
+            d_warmup_steps=cfg.d_warmup_steps,
+            scale=self.progress.lr_scale,
+        )
 
     def _step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         cfg, parts = self.cfg, self.parts
@@ -312,6 +328,7 @@ class _Worker:
             precision=self.plan,
             scaler_g=parts.scaler_g,
             scaler_d=parts.scaler_d,
+            train_generator=self.progress.global_step >= cfg.d_warmup_steps,
         )
 
     def _log_step(self, losses: dict[str, float]) -> None:
@@ -325,7 +342,7 @@ class _Worker:
     def _finish_epoch(self) -> None:
         p = self.progress
         row: dict[str, float] = {"epoch": p.epoch + 1, "global_step": p.global_step}
-        row.update({key: total / max(p.epoch_steps, 1) for key, total in p.epoch_sums.items()})
+        row.update({key: total / p.epoch_counts[key] for key, total in p.epoch_sums.items()})
         row["perf/samples_per_s"] = self.reporter.samples_per_s if self.reporter else math.nan
         row["lr_scale"] = p.lr_scale
         grid = None
@@ -335,7 +352,7 @@ class _Worker:
         row["perf/epoch_s"] = time.monotonic() - self.epoch_started  # this process's share of it
         p.history.append(row)
         p.epoch += 1
-        p.step_in_epoch, p.epoch_steps, p.epoch_sums = 0, 0, {}
+        p.step_in_epoch, p.epoch_sums, p.epoch_counts = 0, {}, {}
         self._checkpoint(row)
         if self.reporter:
             self.reporter.epoch(p.epoch - 1, row)
@@ -405,7 +422,6 @@ class _Worker:
         }
         progress.guard_events = [*current.guard_events, event]
         self.progress = progress
-        self.parts.set_lr_scale(self.base_lrs, progress.lr_scale)
         self.guard.reset()
         if self.rank == 0:
             message = (
@@ -425,80 +441,9 @@ class _Worker:
 
     # --- validation -------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def _validate(self) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, ...]]]:
-        """Mean PSNR/SSIM-Y of the evaluated generator (EMA when on) and of bicubic, all ranks."""
-        cfg, parts = self.cfg, self.parts
+    def _validate(self) -> tuple[dict[str, float], GridImages]:
+        """The evaluated generator (the EMA when on) on the valid split, all ranks."""
+        parts = self.parts
         model = parts.ema.module if parts.ema is not None else unwrap(parts.generator)
-        was_training = model.training
-        model.eval()
-        scale = cfg.generator["scale"]
-        need_bicubic = self.bicubic_sums is None
-        sums = torch.zeros(
-            6, dtype=torch.float64
-        )  # psnr, ssim, count, bicubic psnr, bicubic ssim, perceptual
-        grid: dict[str, tuple[np.ndarray, ...]] = {}
-        valid = ray.train.get_dataset_shard("valid")
-        for batch in valid.iter_batches(batch_size=VALID_READ_BATCH, batch_format="numpy"):
-            for row in zip(batch["id"], batch["hr"], batch["lr"], strict=True):
-                image_id = str(row[0])
-                mine = owns_row(image_id, self.rank, self.world)
-                in_grid = self.rank == 0 and image_id in cfg.grid_ids
-                if not (mine or in_grid):
-                    continue
-                _, hr, lr = decode_row({"id": image_id, "hr": row[1], "lr": row[2]})
-                sr = self._super_resolve(model, lr)
-                bicubic = (
-                    np.clip(np.rint(imresize(lr, scale=scale)), 0, 255).astype(np.uint8)
-                    if need_bicubic or in_grid
-                    else None
-                )
-                if mine:
-                    hr_t = _to_tensor(hr)
-                    sr_t = _to_tensor(sr)
-                    sums[0] += batch_psnr_y(sr_t, hr_t, cfg.crop_border).double().sum()
-                    sums[1] += batch_ssim_y(sr_t, hr_t, cfg.crop_border).double().sum()
-                    sums[2] += 1
-                    if need_bicubic:
-                        bic_t = _to_tensor(bicubic)
-                        sums[3] += batch_psnr_y(bic_t, hr_t, cfg.crop_border).double().sum()
-                        sums[4] += batch_ssim_y(bic_t, hr_t, cfg.crop_border).double().sum()
-                    if self.perceptual is not None:  # GAN stage: the tune objective's VGG distance
-                        sums[5] += float(self.perceptual(sr_t.to(self.device), hr_t.to(self.device)))
-                if in_grid:
-                    grid[image_id] = (lr, bicubic, sr, hr)
-        if need_bicubic:
-            self.bicubic_sums = sums[3:5].clone()
-        else:
-            sums[3:5] = self.bicubic_sums
-        if dist.is_available() and dist.is_initialized() and self.world > 1:
-            sums = _all_reduce_sum(sums, self.device)
-        model.train(was_training)
-        count = max(sums[2].item(), 1.0)
-        metrics = {
-            "val/psnr_y": sums[0].item() / count,
-            "val/ssim_y": sums[1].item() / count,
-            "val/psnr_y_bicubic": sums[3].item() / count,
-            "val/ssim_y_bicubic": sums[4].item() / count,
-            "val/images": sums[2].item(),
-        }
-        if self.perceptual is not None:
-            metrics["val/perceptual"] = sums[5].item() / count
-        return metrics, grid
-
-    def _super_resolve(self, model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-        """uint8 h×w×3 → uint8 H×W×3 through ``model`` in fp32 (the metrics must not carry
-        bf16's rounding), rounded like a saved image."""
-        x = images_to_device(torch.from_numpy(lr)[None], self.device, self.cfg.channels_last)
-        sr = model(x)
-        return sr.float().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
-
-
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0)
-
-
-def _all_reduce_sum(values: torch.Tensor, device: torch.device) -> torch.Tensor:
-    on_device = values.to(device)
-    dist.all_reduce(on_device)
-    return on_device.cpu()
+        batches = ray.train.get_dataset_shard("valid").iter_batches(batch_size=VALID_READ_BATCH, batch_format="numpy")
+        return self.validator.run(model, batches)

@@ -39,7 +39,8 @@ class Progress:
     guard_events: list[dict[str, Any]] = field(default_factory=list)
     epoch_sums: dict[str, float] = field(default_factory=dict)
     """Sums of the step metrics over the current epoch so far (its history row is their mean)."""
-    epoch_steps: int = 0
+    epoch_counts: dict[str, int] = field(default_factory=dict)
+    """Steps that reported each metric (D-only warm-up steps report no generator losses)."""
     history: list[dict[str, float]] = field(default_factory=list)
     """One row per finished epoch: the epoch's mean losses and validation metrics."""
     starts: list[int] = field(default_factory=list)
@@ -62,12 +63,12 @@ class TrainingParts:
     scaler_d: torch.amp.GradScaler | None = None
     ema: EMA | None = None
 
-    def set_lr_scale(self, base_lrs: dict[str, float], scale: float) -> None:
-        """Set each optimiser's learning rate to its base rate × ``scale`` (guard cuts)."""
+    def set_learning_rates(self, rates: dict[str, float]) -> None:
+        """Set the generator's (``g``) and discriminator's (``d``) optimiser learning rates."""
         for name, optimizer in (("g", self.optimizer_g), ("d", self.optimizer_d)):
             if optimizer is not None:
                 for group in optimizer.param_groups:
-                    group["lr"] = base_lrs[name] * scale
+                    group["lr"] = rates[name]
 
 
 def cpu_copy(obj: Any) -> Any:

@@ -331,7 +331,12 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
     gan, loss, model = params.gan, params.loss, params.model
     match model.discriminator:
         case "patchgan":
-            discriminator = {"in_channels": 3, "channels": model.d_channels, "spectral_norm": model.d_spectral_norm}
+            discriminator = {
+                "in_channels": 3,
+                "channels": model.d_channels,
+                "spectral_norm": model.d_spectral_norm,
+                "residual_input": model.d_residual_input,
+            }
         case "srgan":  # its dense head is sized for the training crop (whole patches when none)
             side = min(gan.crop_size or params.data.hr_size, params.data.hr_size)
             discriminator = {"kind": "srgan", "hr_size": [side, side], "in_channels": 3, "channels": model.d_channels}
@@ -341,6 +346,7 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         lr_d=gan.lr_d,
         discriminator=discriminator,
         ema_decay=gan.ema_decay,
+        d_warmup_steps=gan.d_warmup_steps,
         adv_weight=loss.adv_weight,
         pixel_weight=loss.pixel_weight,
         perceptual_normalized=loss.perceptual_normalized,
