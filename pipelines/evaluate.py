@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from dpsrgan.baselines import DISCRIMINATOR_FILE, GENERATOR_FILE, read_arm_record
     from dpsrgan.evaluation import EvalSettings, evaluate
     from dpsrgan.lifecycle.tracking import log_comparison
-    from dpsrgan.training.trainer import ray_runtime
+    from dpsrgan.cluster.runtime import ray_session
 
     checkpoints = {"pretrained": str(args.pretrained), "gan": str(args.gan)}
     discriminators = {"gan": str(args.discriminator)} if args.discriminator else {}
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
         tile=params.evaluate.tile,
         lpips=params.evaluate.lpips,
     )
-    with ray_runtime(params.ray):
+    with ray_session(params.ray.address, log_to_driver=params.ray.log_to_driver):
         report = evaluate(
             args.data / "test",
             checkpoints,

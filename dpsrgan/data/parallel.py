@@ -95,12 +95,10 @@ def ray_map_batches(
     """
     import ray
 
+    from dpsrgan.cluster.runtime import ray_session
     from dpsrgan.data.placement import SPREAD, read_options, this_node
 
-    connected_here = not ray.is_initialized()
-    if connected_here:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    try:
+    with ray_session(address):
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
@@ -118,6 +116,3 @@ def ray_map_batches(
             )
         )
         yield from dataset.iter_rows()
-    finally:
-        if connected_here:
-            ray.shutdown()

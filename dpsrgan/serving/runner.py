@@ -85,21 +85,16 @@ def serve_foreground(settings: ServeSettings, write: Callable[[str], Any] = _pri
 @contextmanager
 def _ray(settings: ServeSettings, remote: bool) -> Iterator[None]:
     """A local Ray of this machine's cores (or a connection to ``RAY_ADDRESS``), torn down after."""
-    import ray
-    from ray import serve  # noqa: F401 - importing it configures its logger, which we then quiet
+    from ray import serve  # noqa: F401 - importing it configures its logger, which ray_session quiets
 
-    for name in ("ray", "ray.serve"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    if remote:
-        env = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
-        ray.init(logging_level=logging.WARNING, log_to_driver=False, runtime_env={"env_vars": env})
-    else:
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=False)
-    try:
-        yield
-    finally:
-        _shut_down(remote)
+    from dpsrgan.cluster.runtime import ray_session
+
+    env = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
+    with ray_session(num_cpus=os.cpu_count(), runtime_env={"env_vars": env} if remote else None):
+        try:
+            yield
+        finally:
+            _delete_remote_app(remote)
 
 
 def _deploy(settings: ServeSettings, remote: bool) -> str:
@@ -130,8 +125,8 @@ def _drain() -> None:
         logger.warning("drain skipped: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
-def _shut_down(remote: bool) -> None:
-    import ray
+def _delete_remote_app(remote: bool) -> None:
+    """On a cluster the app outlives this process unless deleted (a local Ray stops with it)."""
     from ray import serve
 
     if remote:
@@ -139,7 +134,6 @@ def _shut_down(remote: bool) -> None:
             serve.delete(APP_NAME)
         except Exception as error:  # noqa: BLE001 - disconnect anyway
             logger.warning("could not delete the app: %s", error)
-    ray.shutdown()  # local: stops every process this ray.init started
 
 
 @contextmanager
