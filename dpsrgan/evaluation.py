@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from dpsrgan.checkpoint import load_generator
-from dpsrgan.data.shards import decode_png, shard_paths
+from dpsrgan.data.shards import decode_png, iter_encoded_batches, shard_paths
 from dpsrgan.degradation import bicubic_upscale
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Upscaler
@@ -225,15 +225,6 @@ def load_generators(checkpoints: Mapping[str, str], scale: int) -> dict[str, tor
     return generators
 
 
-def _local_batches(split_dir: Path, batch_size: int) -> Iterator[dict[str, list[Any]]]:
-    """The in-process reader: the split's Parquet shards in order, ``batch_size`` rows at a time."""
-    import pyarrow.dataset as ds
-
-    dataset = ds.dataset([str(path) for path in shard_paths(split_dir)], format="parquet")
-    for record_batch in dataset.to_batches(columns=["id", "hr", "lr"], batch_size=batch_size):
-        yield record_batch.to_pydict()
-
-
 def evaluate_split(
     split_dir: Path,
     generators: Mapping[str, torch.nn.Module],
@@ -278,7 +269,7 @@ def evaluate_split(
     else:
         evaluator = BatchEvaluator(generators, settings)
         frame = pd.concat(
-            [pd.DataFrame(evaluator(batch)) for batch in _local_batches(Path(split_dir), batch_size)],
+            [pd.DataFrame(evaluator(batch)) for batch in iter_encoded_batches(split_dir, batch_size)],
             ignore_index=True,
         )
     # Plain numpy dtypes whichever path ran (Ray hands back Arrow-backed columns, where NaN is
@@ -453,7 +444,7 @@ def paper_table(summary: Mapping[str, Any], dataset: str, published: Mapping[str
 def sample_rows(split_dir: Path, count: int) -> dict[str, list[Any]]:
     """The first ``count`` rows of a split (for the sample grid), in shard order."""
     rows: dict[str, list[Any]] = {"id": [], "hr": [], "lr": []}
-    for batch in _local_batches(Path(split_dir), count):
+    for batch in iter_encoded_batches(split_dir, count):
         for key in rows:
             rows[key].extend(batch[key])
         if len(rows["id"]) >= count:

@@ -157,6 +157,16 @@ def read_split_frame(split_dir: str | Path) -> pd.DataFrame:
     return pa.concat_tables(tables).to_pandas() if tables else SCHEMA.empty_table().to_pandas()
 
 
+def iter_encoded_batches(split_dir: str | Path, batch_size: int) -> Iterator[dict[str, list]]:
+    """The split's rows in stored order as ``{id, hr, lr}`` column batches of at most
+    ``batch_size`` rows, images still PNG bytes (what Ray Data's readers hand the same code)."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset([str(path) for path in shard_paths(split_dir)], format="parquet")
+    for record_batch in dataset.to_batches(columns=["id", "hr", "lr"], batch_size=batch_size):
+        yield record_batch.to_pydict()
+
+
 def read_split(split_dir: str | Path) -> Iterator[Sample]:
     """Decoded samples of a split in stored order, one shard in memory at a time."""
     for path in shard_paths(split_dir):

@@ -26,7 +26,6 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,11 @@ from dpsrgan.models.discriminator import build_discriminator
 from dpsrgan.models.generator import Generator
 from dpsrgan.training.augment import random_crop, random_dihedral
 from dpsrgan.training.ema import EMA
-from dpsrgan.training.faults import FaultInjection
 from dpsrgan.training.guard import InstabilityGuard, all_rank_health
 from dpsrgan.training.precision import images_to_device, select_precision, to_channels_last
 from dpsrgan.training.progress import StepReporter
 from dpsrgan.training.schedule import stage_learning_rates
+from dpsrgan.training.spec import WorkerSpec
 from dpsrgan.training.state import (
     Progress,
     TrainingParts,
@@ -65,119 +64,59 @@ VALID_READ_BATCH = 16
 RANK_SEED_STRIDE = 7919
 
 
-@dataclass(frozen=True)
-class LoopConfig:
-    """Everything a worker needs, resolved by the driver (trainer.py); plain data plus handles."""
-
-    stage: str
-    """``pretrain`` (generator, MSE) or ``gan`` (generator + discriminator)."""
-    generator: dict[str, int]
-    epochs: int
-    steps_per_epoch: int
-    batch_size: int
-    lr_g: float
-    betas: tuple[float, float]
-    precision: str
-    channels_last: bool
-    checkpoint_every_steps: int
-    seed: int
-    crop_border: int
-    pixel_loss: str = "mse"
-    """Pretraining: the optimised pixel loss (``mse`` | ``l1``)."""
-    crop_size: int | None = None
-    """Random HR crop side per training pair (None: whole patches)."""
-    augment: bool = False
-    """Random flips / 90° rotations per training pair."""
-    lr_schedule: str = "constant"
-    """``constant`` or ``cosine`` (after ``warmup_steps`` of linear warm-up)."""
-    warmup_steps: int = 0
-    d_warmup_steps: int = 0
-    """GAN stage: discriminator-only steps before the generator trains."""
-    discriminator: dict[str, Any] | None = None
-    lr_d: float = 1e-4
-    ema_decay: float = 0.0
-    adv_weight: float = 1e-3
-    pixel_weight: float = 0.0
-    """GAN stage: weight of the L1 pixel term in G's loss (0: the paper's loss)."""
-    perceptual_normalized: bool = False
-    """GAN stage: perceptual MSE relative to HR's feature energy (see losses.PerceptualLoss)."""
-    real_label_range: tuple[float, float] = (0.7, 1.0)
-    fake_label_range: tuple[float, float] = (0.0, 0.3)
-    vgg_layer: str = "conv5_4"
-    vgg_weights: str = "torch-hub"
-    """As ``loss.vgg_weights``; an ``s3://`` URI uses ``AWS_ENDPOINT_URL`` for S3-compatible stores."""
-    max_guard_restores: int = 0
-    guard_lr_factor: float = 0.5
-    d_collapse_threshold: float | None = None
-    d_collapse_patience: int = 1
-    guard_hint: str = ""
-    """The fix the failure message suggests (names the stage's params)."""
-    validate: bool = True
-    grid_ids: tuple[str, ...] = ()
-    pretrained: Any = None
-    """ObjectRef of the starting generator's state_dict (GAN stage)."""
-    tracking_uri: str | None = None
-    mlflow_run_id: str | None = None
-    sink: Any = None
-    """:class:`~dpsrgan.training.progress.ProgressSink` handle (None: no live progress)."""
-    faults: FaultInjection = field(default_factory=FaultInjection)
-    meta: dict[str, Any] = field(default_factory=dict)
-    """Saved in every checkpoint (stage, run name, architectures)."""
-
-
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train entry point: ``train_loop_config={"loop": LoopConfig(...)}``."""
-    _Worker(config["loop"]).run()
+    """Ray Train entry point: ``train_loop_config={"spec": WorkerSpec(...)}``."""
+    _Worker(config["spec"]).run()
 
 
 class _Worker:
-    def __init__(self, cfg: LoopConfig) -> None:
+    def __init__(self, cfg: WorkerSpec) -> None:
         context = ray.train.get_context()
         self.cfg = cfg
         self.rank, self.world = context.get_world_rank(), context.get_world_size()
         self.device = ray.train.torch.get_device()
         torch.backends.cudnn.benchmark = True  # fixed train shapes: let cuDNN pick its fastest kernels
-        self.plan = select_precision(cfg.precision, self.device)
+        self.plan = select_precision(cfg.section.precision, self.device)
         self.parts, self.perceptual = self._build()
         self.progress = self._resume_or_start()
-        self.last_good = capture(self.parts, self.progress, [], cfg.meta)
-        self.guard = InstabilityGuard(cfg.d_collapse_threshold, cfg.d_collapse_patience)
+        self.last_good = capture(self.parts, self.progress, [], cfg.handles.meta)
+        self.guard = InstabilityGuard(cfg.guard.collapse_threshold, cfg.guard.collapse_patience)
         self.validator = Validator(
             cfg.generator["scale"],
             cfg.crop_border,
             self.rank,
             self.world,
             self.device,
-            cfg.channels_last,
+            cfg.section.channels_last,
             grid_ids=cfg.grid_ids,
             perceptual=self.perceptual,
         )
         self.mlflow = None
         self.reporter = None
         if self.rank == 0:
-            if cfg.tracking_uri and cfg.mlflow_run_id:
+            if cfg.handles.tracking_uri and cfg.handles.mlflow_run_id:
                 from dpsrgan.lifecycle.tracking import RunLogger
 
-                self.mlflow = RunLogger(cfg.tracking_uri, cfg.mlflow_run_id)
-            if cfg.sink is not None:
+                self.mlflow = RunLogger(cfg.handles.tracking_uri, cfg.handles.mlflow_run_id)
+            if cfg.handles.sink is not None:
                 self.reporter = StepReporter(
-                    cfg.sink, cfg.stage, cfg.epochs, cfg.steps_per_epoch, cfg.batch_size * self.world
+                    cfg.handles.sink, cfg.stage, cfg.section.epochs, cfg.steps_per_epoch, cfg.section.batch_size * self.world
                 )
 
     # --- construction and resumption --------------------------------------------------------
 
     def _build(self) -> tuple[TrainingParts, torch.nn.Module | None]:
         cfg, device = self.cfg, self.device
-        seed_everything(cfg.seed)  # identical initial weights (and random VGG) on every rank
+        seed_everything(cfg.section.seed)  # identical initial weights (and random VGG) on every rank
         generator = Generator.from_config(cfg.generator)
-        if cfg.pretrained is not None:
-            generator.load_state_dict(ray.get(cfg.pretrained))
-        generator = to_channels_last(generator.to(device), cfg.channels_last)
-        ema = EMA(generator, cfg.ema_decay) if cfg.stage == "gan" and cfg.ema_decay > 0 else None
+        if cfg.handles.pretrained is not None:
+            generator.load_state_dict(ray.get(cfg.handles.pretrained))
+        generator = to_channels_last(generator.to(device), cfg.section.channels_last)
+        ema = EMA(generator, cfg.params.gan.ema_decay) if cfg.stage == "gan" and cfg.params.gan.ema_decay > 0 else None
         generator = ray.train.torch.prepare_model(generator)
         if cfg.stage == "gan":
             freeze_batch_norm_statistics(generator)
-        optimizer_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        optimizer_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=cfg.section.betas)
         parts = TrainingParts(generator, optimizer_g, self.plan.grad_scaler(), ema=ema)
         if cfg.stage != "gan":
             return parts, None
@@ -187,14 +126,14 @@ class _Worker:
 
         discriminator = build_discriminator(cfg.discriminator)
         discriminator = ray.train.torch.prepare_model(
-            to_channels_last(discriminator.to(device), cfg.channels_last)
+            to_channels_last(discriminator.to(device), cfg.section.channels_last)
         )
         parts.discriminator = discriminator
-        parts.optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        parts.optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.section.betas)
         parts.scaler_d = self.plan.grad_scaler()
-        features = VGG19Features(cfg.vgg_layer, cfg.vgg_weights)
+        features = VGG19Features(cfg.params.loss.vgg_layer, cfg.params.loss.vgg_weights)
         perceptual = PerceptualLoss(
-            to_channels_last(features.to(device), cfg.channels_last), normalized=cfg.perceptual_normalized
+            to_channels_last(features.to(device), cfg.section.channels_last), normalized=cfg.params.loss.perceptual_normalized
         )
         return parts, perceptual
 
@@ -202,7 +141,7 @@ class _Worker:
         checkpoint = ray.train.get_checkpoint()
         if checkpoint is None:
             progress = Progress()
-            seed_everything(self.cfg.seed + RANK_SEED_STRIDE * self.rank)  # per-rank label noise
+            seed_everything(self.cfg.section.seed + RANK_SEED_STRIDE * self.rank)  # per-rank label noise
         else:
             with checkpoint.as_directory() as directory:
                 state = load_state(Path(directory))
@@ -210,7 +149,7 @@ class _Worker:
             if len(state["rng"]) == self.world:
                 set_rng_state(state["rng"][self.rank])
             else:  # resumed with another number of workers: fresh, distinct streams
-                seed_everything(self.cfg.seed + RANK_SEED_STRIDE * self.rank + progress.global_step)
+                seed_everything(self.cfg.section.seed + RANK_SEED_STRIDE * self.rank + progress.global_step)
         progress.starts.append(progress.global_step)
         return progress
 
@@ -220,7 +159,7 @@ class _Worker:
         cfg, progress = self.cfg, self.progress
         if progress.global_step and self.reporter:
             self.reporter.event(f"resumed from the checkpoint at step {progress.global_step}", logging.INFO)
-        while self.progress.epoch < cfg.epochs:
+        while self.progress.epoch < cfg.section.epochs:
             outcome = self._train_epoch()
             if outcome == "failed":
                 break
@@ -236,11 +175,11 @@ class _Worker:
         shard = ray.train.get_dataset_shard("train")
         batches = iter(
             shard.iter_torch_batches(
-                batch_size=cfg.batch_size,
+                batch_size=cfg.section.batch_size,
                 drop_last=True,
                 device=self.device,
-                local_shuffle_buffer_size=4 * cfg.batch_size,
-                local_shuffle_seed=cfg.seed + p.epoch,
+                local_shuffle_buffer_size=4 * cfg.section.batch_size,
+                local_shuffle_seed=cfg.section.seed + p.epoch,
             )
         )
         for _ in range(p.step_in_epoch):  # resumed mid-epoch: skip what was already trained on
@@ -250,12 +189,12 @@ class _Worker:
         while p.step_in_epoch < cfg.steps_per_epoch:
             batch = next(batches)
             lr, hr = self._augment(
-                images_to_device(batch["lr"], self.device, cfg.channels_last),
-                images_to_device(batch["hr"], self.device, cfg.channels_last),
+                images_to_device(batch["lr"], self.device, cfg.section.channels_last),
+                images_to_device(batch["hr"], self.device, cfg.section.channels_last),
             )
             self.parts.set_learning_rates(self._learning_rates(p.global_step))
-            cfg.faults.maybe_kill(self.rank, p.global_step + 1)
-            if cfg.faults.poison(self.rank, p.global_step + 1):
+            cfg.handles.faults.maybe_kill(self.rank, p.global_step + 1)
+            if cfg.handles.faults.poison(self.rank, p.global_step + 1):
                 lr = lr * math.nan
             losses = self._step(lr, hr)
             nonfinite, real_mean, fake_mean = all_rank_health(losses, self.device)
@@ -270,7 +209,7 @@ class _Worker:
                 p.epoch_sums[key] = p.epoch_sums.get(key, 0.0) + value
                 p.epoch_counts[key] = p.epoch_counts.get(key, 0) + 1
             self._log_step(losses)
-            if p.global_step % cfg.checkpoint_every_steps == 0 and p.step_in_epoch < cfg.steps_per_epoch:
+            if p.global_step % cfg.section.checkpoint_every_steps == 0 and p.step_in_epoch < cfg.steps_per_epoch:
                 self._checkpoint({"epoch": p.epoch, "global_step": p.global_step, **losses})
                 if self.reporter:
                     self.reporter.restart_clock()
@@ -279,13 +218,13 @@ class _Worker:
     def _augment(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Random crop and dihedral turn of the batch (torch's RNG: seeded per rank, checkpointed)."""
         cfg = self.cfg
-        if cfg.crop_size is not None:
-            lr, hr = random_crop(lr, hr, min(cfg.crop_size, *hr.shape[-2:]))
-        if cfg.augment:
+        if cfg.section.crop_size is not None:
+            lr, hr = random_crop(lr, hr, min(cfg.section.crop_size, *hr.shape[-2:]))
+        if cfg.section.augment:
             lr, hr = random_dihedral(lr, hr)
-        if cfg.crop_size is None and not cfg.augment:
+        if cfg.section.crop_size is None and not cfg.section.augment:
             return lr, hr
-        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        memory_format = torch.channels_last if cfg.section.channels_last else torch.contiguous_format
         return lr.contiguous(memory_format=memory_format), hr.contiguous(memory_format=memory_format)
 
     def _learning_rates(self, step: int) -> dict[str, float]:
@@ -294,9 +233,9 @@ class _Worker:
             step,
             lr_g=cfg.lr_g,
             lr_d=cfg.lr_d,
-            schedule=cfg.lr_schedule,
-            total_steps=cfg.epochs * cfg.steps_per_epoch,
-            warmup_steps=cfg.warmup_steps,
+            schedule=cfg.section.lr_schedule,
+            total_steps=cfg.section.epochs * cfg.steps_per_epoch,
+            warmup_steps=cfg.section.warmup_steps,
             d_warmup_steps=cfg.d_warmup_steps,
             scale=self.progress.lr_scale,
         )
@@ -311,7 +250,7 @@ class _Worker:
                 hr,
                 precision=self.plan,
                 scaler=parts.scaler_g,
-                loss=cfg.pixel_loss,
+                loss=cfg.params.pretrain.pixel_loss,
             )
         return gan_step(
             parts.generator,
@@ -321,10 +260,10 @@ class _Worker:
             parts.optimizer_d,
             lr,
             hr,
-            adv_weight=cfg.adv_weight,
-            pixel_weight=cfg.pixel_weight,
-            real_label_range=cfg.real_label_range,
-            fake_label_range=cfg.fake_label_range,
+            adv_weight=cfg.params.loss.adv_weight,
+            pixel_weight=cfg.params.loss.pixel_weight,
+            real_label_range=cfg.params.loss.real_label_range,
+            fake_label_range=cfg.params.loss.fake_label_range,
             precision=self.plan,
             scaler_g=parts.scaler_g,
             scaler_d=parts.scaler_d,
@@ -377,7 +316,7 @@ class _Worker:
         if dist.is_available() and dist.is_initialized() and self.world > 1:
             rngs = [None] * self.world
             dist.all_gather_object(rngs, rng_state())
-        self.last_good = capture(self.parts, self.progress, rngs, self.cfg.meta)
+        self.last_good = capture(self.parts, self.progress, rngs, self.cfg.handles.meta)
         directory = None
         checkpoint = None
         if self.rank == 0:
@@ -397,22 +336,22 @@ class _Worker:
     def _recover(self, reason: str, at_step: int) -> str:
         """Restore the last good state with a lower learning rate, or give up (``failed``)."""
         cfg, current = self.cfg, self.progress
-        if current.guard_restores >= cfg.max_guard_restores:
+        if current.guard_restores >= cfg.guard.max_restores:
             message = (
                 f"instability guard: {reason} at step {at_step} with the restore budget spent "
-                f"({current.guard_restores} of {cfg.max_guard_restores}); {cfg.guard_hint}"
+                f"({current.guard_restores} of {cfg.guard.max_restores}); {cfg.guard_hint}"
             )
             if self.rank == 0:
                 logger.error(message)
                 if self.mlflow:
                     self.mlflow.set_tag("guard.failure", message)
                     self.mlflow.flush()
-                if cfg.sink is not None:
-                    ray.get(cfg.sink.fail.remote(message))
+                if cfg.handles.sink is not None:
+                    ray.get(cfg.handles.sink.fail.remote(message))
             return "failed"
         progress = restore(self.parts, self.last_good)
         progress.guard_restores = current.guard_restores + 1
-        progress.lr_scale = current.lr_scale * cfg.guard_lr_factor
+        progress.lr_scale = current.lr_scale * cfg.guard.lr_factor
         progress.starts = current.starts
         event = {
             "step": at_step,
@@ -426,7 +365,7 @@ class _Worker:
         if self.rank == 0:
             message = (
                 f"instability guard: {reason} at step {at_step}; restored step {progress.global_step} with "
-                f"lr × {progress.lr_scale:g} (restore {progress.guard_restores}/{cfg.max_guard_restores})"
+                f"lr × {progress.lr_scale:g} (restore {progress.guard_restores}/{cfg.guard.max_restores})"
             )
             logger.warning(message)
             if self.reporter:

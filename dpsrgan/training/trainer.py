@@ -19,26 +19,20 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
+from dpsrgan.cluster.runtime import Mode, check_resources, ray_session
 from dpsrgan.config import Params, RayParams
 from dpsrgan.errors import DpsrganError
+from dpsrgan.training.spec import RunHandles, Stage, WorkerSpec
 
 logger = logging.getLogger("dpsrgan.training")
 
-Stage = Literal["pretrain", "gan"]
 MANIFEST = "manifest.json"
-# Ray's own chatter, off unless the user sets them (API-FACTS "Log noise and knobs").
-QUIET_RAY_ENV = {
-    "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
-    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-}
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -81,71 +75,12 @@ def run_name(stage: Stage, params: Params, inputs: dict[str, str]) -> str:
 # --- Ray ---------------------------------------------------------------------------------------
 
 
-@contextmanager
-def ray_runtime(ray_params: RayParams) -> Iterator[str]:
-    """Connect to the cluster named by ``ray.address`` / ``RAY_ADDRESS``, or start a local Ray for
-    this stage (stopped afterwards); reuse a Ray this process already started. Yields the mode."""
-    import ray
-
-    for key, value in QUIET_RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    if ray.is_initialized():
-        _quiet_ray_data_logs()
-        yield "existing"
-        return
-    address = ray_params.address or os.environ.get("RAY_ADDRESS")
-    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": ray_params.log_to_driver}
-    if address:
-        ray.init(address=address, **options)
-        mode = "cluster"
-    else:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray; silences the token notice
-        ray.init(**options)
-        mode = "local"
-    _quiet_ray_data_logs()
-    try:
-        yield mode
-    finally:
-        ray.shutdown()
-
-
-def _quiet_ray_data_logs() -> None:
-    """Drop the driver's per-dataset INFO lines ("execution finished", "progress bars disabled");
-    Ray Data's warnings (e.g. a starved read) still show."""
-    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
-
-
-def check_resources(ray_params: RayParams, mode: str) -> dict[str, float]:
-    """The cluster's resources; a local Ray without a CPU left for Ray Data's reads would hang."""
-    import ray
-
-    resources = {
-        key: float(value)
-        for key, value in ray.cluster_resources().items()
-        if not key.startswith(("node:", "accelerator_type"))
-    }
-    need = ray_params.num_workers * ray_params.cpus_per_worker
-    spare = resources.get("CPU", 0.0) - need
-    if spare < ray_params.cpus_per_data_task:
-        message = (
-            f"ray.num_workers × ray.cpus_per_worker = {need:g} CPUs leaves {spare:g} of the cluster's "
-            f"{resources.get('CPU', 0):g}, less than ray.cpus_per_data_task="
-            f"{ray_params.cpus_per_data_task:g} for a Ray Data read (it would never start); lower "
-            "ray.cpus_per_worker (e.g. 0.5), ray.num_workers or ray.cpus_per_data_task"
-        )
-        if mode != "cluster":
-            raise DpsrganError(message)
-        logger.warning("%s (fine if the cluster autoscales)", message)
-    if ray_params.use_gpu and resources.get("GPU", 0) < ray_params.num_workers * ray_params.gpus_per_worker:
-        message = (
-            f"ray.use_gpu: the cluster has {resources.get('GPU', 0):g} GPUs for {ray_params.num_workers} "
-            f"workers × {ray_params.gpus_per_worker:g}; lower ray.num_workers or set ray.use_gpu: false"
-        )
-        if mode != "cluster":
-            raise DpsrganError(message)
-        logger.warning("%s (fine if the cluster autoscales)", message)
-    return resources
+def check_stage_resources(ray_params: RayParams, mode: Mode) -> dict[str, float]:
+    """:func:`~dpsrgan.cluster.runtime.check_resources` for a stage's ``ray.*`` sizing."""
+    gpus = ray_params.gpus_per_worker if ray_params.use_gpu else None
+    return check_resources(
+        ray_params.num_workers, ray_params.cpus_per_worker, ray_params.cpus_per_data_task, gpus, mode
+    )
 
 
 def storage_target(ray_params: RayParams) -> tuple[str, Any]:
@@ -281,12 +216,10 @@ class StageResult:
         }
 
 
-def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **extra: Any):
-    """The per-worker loop's settings for ``stage`` (``extra``: run-specific fields)."""
-    from dpsrgan.training.loop import LoopConfig
-
+def worker_spec(stage: Stage, params: Params, inputs: StageInputs, name: str, handles: RunHandles | None = None) -> WorkerSpec:
+    """What every worker of the run ``name`` receives; ``handles`` carries refs, sinks and run ids
+    (their ``meta``: stage, run name and architectures, saved in every checkpoint)."""
     section = params.pretrain if stage == "pretrain" else params.gan
-    key = "pretrain" if stage == "pretrain" else "gan"
     generator = inputs.pretrained_config or {
         "scale": params.degrade.scale,
         "channels": params.model.channels,
@@ -295,75 +228,19 @@ def loop_config(stage: Stage, params: Params, inputs: StageInputs, name: str, **
         "in_channels": 3,
         "bicubic_skip": params.model.bicubic_skip,
     }
-    common: dict[str, Any] = dict(
-        stage=stage,
-        generator=generator,
-        epochs=section.epochs,
-        steps_per_epoch=steps_per_epoch(
-            inputs.train_rows, section.batch_size, params.ray.num_workers, section.steps_per_epoch, key
-        ),
-        batch_size=section.batch_size,
-        betas=tuple(section.betas),
-        precision=section.precision,
-        channels_last=section.channels_last,
-        checkpoint_every_steps=section.checkpoint_every_steps,
-        crop_size=section.crop_size,
-        augment=section.augment,
-        lr_schedule=section.lr_schedule,
-        warmup_steps=section.warmup_steps,
-        seed=section.seed,
-        crop_border=params.evaluate.crop_border
-        if params.evaluate.crop_border is not None
-        else params.degrade.scale,
-        validate=bool(inputs.valid_ids),
+    spec = WorkerSpec(
+        stage,
+        params,
+        generator,
+        steps_per_epoch(inputs.train_rows, section.batch_size, params.ray.num_workers, section.steps_per_epoch, stage),
         grid_ids=tuple(inputs.valid_ids[: params.evaluate.grid_images]),
+        validate=bool(inputs.valid_ids),
     )
     meta = {"stage": stage, "run_name": name, "generator": generator}
-    if stage == "pretrain":
-        return LoopConfig(
-            **common,
-            lr_g=params.pretrain.lr,
-            pixel_loss=params.pretrain.pixel_loss,
-            guard_hint="lower pretrain.lr, or set pretrain.precision: fp32",
-            meta=meta,
-            **extra,
-        )
-    gan, loss, model = params.gan, params.loss, params.model
-    match model.discriminator:
-        case "patchgan":
-            discriminator = {
-                "in_channels": 3,
-                "channels": model.d_channels,
-                "spectral_norm": model.d_spectral_norm,
-                "residual_input": model.d_residual_input,
-            }
-        case "srgan":  # its dense head is sized for the training crop (whole patches when none)
-            side = min(gan.crop_size or params.data.hr_size, params.data.hr_size)
-            discriminator = {"kind": "srgan", "hr_size": [side, side], "in_channels": 3, "channels": model.d_channels}
-    return LoopConfig(
-        **common,
-        lr_g=gan.lr_g,
-        lr_d=gan.lr_d,
-        discriminator=discriminator,
-        ema_decay=gan.ema_decay,
-        d_warmup_steps=gan.d_warmup_steps,
-        adv_weight=loss.adv_weight,
-        pixel_weight=loss.pixel_weight,
-        perceptual_normalized=loss.perceptual_normalized,
-        real_label_range=tuple(loss.real_label_range),
-        fake_label_range=tuple(loss.fake_label_range),
-        vgg_layer=loss.vgg_layer,
-        vgg_weights=loss.vgg_weights,
-        max_guard_restores=gan.max_guard_restores,
-        guard_lr_factor=gan.guard_lr_factor,
-        d_collapse_threshold=gan.d_collapse_threshold,
-        d_collapse_patience=gan.d_collapse_patience,
-        guard_hint=(
-            "lower gan.lr_g / gan.lr_d, try model.d_spectral_norm: true, or raise gan.max_guard_restores"
-        ),
-        meta={**meta, "discriminator": discriminator},
-        **extra,
-    )
+    if stage == "gan":
+        meta["discriminator"] = spec.discriminator
+    handles = handles or RunHandles()
+    return replace(spec, handles=replace(handles, meta={**meta, **handles.meta}))
 
 
 def _mlflow_params(stage: Stage, params: Params) -> dict[str, Any]:
@@ -377,7 +254,7 @@ def _mlflow_params(stage: Stage, params: Params) -> dict[str, Any]:
 
 
 def build_trainer(
-    loop: Any,
+    spec: WorkerSpec,
     ray_params: RayParams,
     name: str,
     datasets: dict[str, Any],
@@ -395,7 +272,7 @@ def build_trainer(
     storage_path, filesystem = storage_target(ray_params)
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"loop": loop},
+        train_loop_config={"spec": spec},
         scaling_config=ScalingConfig(
             num_workers=ray_params.num_workers, use_gpu=ray_params.use_gpu, resources_per_worker=resources
         ),
@@ -446,8 +323,8 @@ def train_stage(
 
     inputs = inspect_inputs(stage, params, data_dir, pretrained)
     name = run_name(stage, params, inputs.hashes)
-    with ray_runtime(params.ray) as mode:
-        resources = check_resources(params.ray, mode)
+    with ray_session(params.ray.address, log_to_driver=params.ray.log_to_driver) as mode:
+        resources = check_stage_resources(params.ray, mode)
         inputs = replace(inputs, data_node=this_node())
         tags = {
             "stage": stage,
@@ -470,18 +347,9 @@ def train_stage(
         )
         sink = ProgressSink.remote()
         pretrained_ref = ray.put(inputs.pretrained_state) if inputs.pretrained_state is not None else None
-        loop = loop_config(
-            stage,
-            params,
-            inputs,
-            name,
-            pretrained=pretrained_ref,
-            tracking_uri=run.tracking_uri,
-            mlflow_run_id=run.run_id,
-            sink=sink,
-            faults=FaultInjection.from_env(),
-        )
-        trainer = build_trainer(loop, params.ray, name, stage_datasets(inputs, params.ray))
+        handles = RunHandles(pretrained_ref, run.tracking_uri, run.run_id, sink, FaultInjection.from_env())
+        spec = worker_spec(stage, params, inputs, name, handles)
+        trainer = build_trainer(spec, params.ray, name, stage_datasets(inputs, params.ray))
         status = "FAILED"
         try:
             with ProgressPrinter(sink) as printer:
