@@ -246,9 +246,12 @@ class RayParams(_Section):
 
 
 class TuneParams(_Section):
-    """Ray Tune search over the adversarial weight with ASHA."""
+    """Ray Tune search over the adversarial weight with ASHA (dpsrgan/tuning)."""
 
+    enabled: bool = True
+    """Off: no sweep; train_gan uses ``loss.adv_weight``, ``gan.lr_g`` and ``gan.lr_d`` as set."""
     num_samples: int = Field(4, ge=1)
+    """Trials; the first is the params' own ``loss.adv_weight``, the rest log-uniform samples."""
     adv_weight_min: float = Field(1e-3, gt=0)
     adv_weight_max: float = Field(5e-2, gt=0)
     tune_lr: bool = False
@@ -259,12 +262,18 @@ class TuneParams(_Section):
     max_concurrent_trials: int = Field(2, ge=1)
     cpus_per_trial: float = Field(0.5, gt=0)
     workers_per_trial: int = Field(1, ge=1)
-    objective: Literal["perceptual_with_psnr_floor", "psnr", "perceptual"] = (
-        "perceptual_with_psnr_floor"
+    objective: Literal["detail_within_bounds", "perceptual_with_psnr_floor", "perceptual", "psnr"] = (
+        "detail_within_bounds"
     )
-    psnr_floor_db: float = Field(1.0, ge=0)
+    """See dpsrgan/tuning/objective.py: the default wants HR's amount of fine detail among the
+    trials that keep every bound below."""
+    psnr_floor_db: float = Field(0.15, ge=0)
     """Allowed PSNR-Y drop below the pretrained generator before a trial is penalised; a trial
     below bicubic on the valid split is penalised whatever this allows."""
+    max_color_shift: float = Field(1.0, ge=0)
+    """Largest colour shift (0–255) allowed on any valid image."""
+    min_hf_gain: float = Field(1.25, ge=0)
+    """HF energy wanted, as a multiple of the pretrained generator's (1.25: a quarter sharper)."""
     seed: int = 0
 
     @model_validator(mode="after")

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from dpsrgan.training.trainer import train_stage
 
     if args.best_config is not None:  # the tune stage's choice of loss.adv_weight, gan.lr_g, gan.lr_d
-        from dpsrgan.tuning import apply_best_config, read_best_config
+        from dpsrgan.tuning.best import apply_best_config, read_best_config
 
         params = apply_best_config(params, read_best_config(args.best_config))
     result = train_stage("gan", params, args.data, pretrained=args.pretrained, arm=args.arm or "dpsrgan")
