@@ -239,13 +239,13 @@ def register_generator(
     tags and ``eval.<metric>`` tags too, and the ``challenger`` alias. The model holds the
     checkpoint and its verified ONNX export (``artifacts/generator.onnx``), so an alias always
     names both, and ``dpsrgan upscale --backend onnxruntime --model models:/NAME@ALIAS`` works.
+    Without the ``onnx`` extra the version holds the checkpoint only (:func:`onnx_artefact`).
     """
     import tempfile
 
     import mlflow
 
-    from dpsrgan.export.build import export
-    from dpsrgan.lifecycle.serving import ONNX_FILE, log_pyfunc
+    from dpsrgan.lifecycle.serving import log_pyfunc
 
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = connect(uri)
@@ -257,7 +257,7 @@ def register_generator(
         mlflow.log_metrics(dict(metrics))
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="evaluation")
-        onnx_model = export(str(checkpoint), "onnx", Path(tmp) / ONNX_FILE).path
+        onnx_model = onnx_artefact(Path(checkpoint), Path(tmp))
         info = log_pyfunc(Path(checkpoint), registered_model_name=registered_model, onnx_model=onnx_model)
     version = str(info.registered_model_version)
     version_tags = {**tags, **{f"eval.{k}": f"{v:.6g}" for k, v in metrics.items() if "." not in k}}
@@ -270,6 +270,36 @@ def register_generator(
     )
     logger.info("registered %s v%s (run %s) as @%s", registered_model, version, run.info.run_id, CHALLENGER)
     return RegisteredVersion(registered_model, version, run.info.run_id, info.model_uri)
+
+
+ONNX_EXTRA = ("onnx", "onnxruntime")
+"""What the ONNX artefact needs beyond torch: ``onnx`` (metadata, checker) and ``onnxruntime``
+(the export is verified against torch before it is stored): the ``onnx`` extra."""
+
+
+def onnx_artefact(checkpoint: Path, folder: Path) -> Path | None:
+    """The verified ONNX export of ``checkpoint`` in ``folder``, for the version's ``onnx``
+    artifact; ``None``, with one log line saying how to get it, where the ``onnx`` extra is not
+    installed (a plain ``pip install .``): the torch model is registered all the same."""
+    import importlib
+
+    missing = []
+    for module in ONNX_EXTRA:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        logger.warning(
+            "register: skipped the ONNX artefact (no %s); the model is registered without it. "
+            "To add it: pip install '.[onnx]' and rerun the register stage",
+            " or ".join(missing),
+        )
+        return None
+    from dpsrgan.export.build import export
+    from dpsrgan.lifecycle.serving import ONNX_FILE
+
+    return export(str(checkpoint), "onnx", folder / ONNX_FILE).path
 
 
 @contextmanager
@@ -305,7 +335,12 @@ def download_registered_artifact(uri: str, key: str, dst_dir: str | Path) -> Pat
         except (KeyError, TypeError):
             raise DpsrganError(
                 f"{uri}: not a DPSRGAN pyfunc model with a {key!r} artifact in its MLmodel"
-                + ("; register it again (dvc repro register) to add the ONNX file" if key != "weights" else "")
+                + (
+                    "; register it again with the onnx extra installed (pip install '.[onnx]'; "
+                    "dvc repro register) to add the ONNX file"
+                    if key != "weights"
+                    else ""
+                )
             ) from None
         return Path(
             registry_call(
