@@ -40,27 +40,12 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.models.discriminator_blocks import SRGAN_BLOCKS, SRGAN_DENSE_WIDTH, srgan_conv_stack
+from dpsrgan.models.srgan_discriminator import SRGANDiscriminator
 
-# (width multiplier of `channels`, stride) of SRGAN's eight conv blocks.
-SRGAN_BLOCKS = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2))
-SRGAN_DENSE_WIDTH = 1024
 RESIDUAL_GAIN = 4.0
 """Scale of the candidate's residual over LR↑ (``residual_input``): HR's detail over bicubic has
 about a quarter of an image's spread, so ×4 puts it on the scale the first conv was initialised for."""
-
-
-class DiscriminatorBlock(nn.Module):
-    """3×3 conv (stride 1 or 2, padding 1) → BN (or nothing) → LeakyReLU(0.2)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int, batch_norm: bool, sn: bool) -> None:
-        super().__init__()
-        conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
-        self.conv = _spectral_norm(conv) if sn else conv
-        self.bn = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()
-        self.act = nn.LeakyReLU(0.2, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
 
 
 class Discriminator(nn.Module):
@@ -89,13 +74,8 @@ class Discriminator(nn.Module):
             "residual_input": residual_input,
         }
         self.residual_input = residual_input
-        blocks, width = [], 2 * in_channels
-        for index, (multiplier, stride) in enumerate(SRGAN_BLOCKS):
-            batch_norm = index > 0 and not spectral_norm  # SRGAN: no BN after the first conv
-            blocks.append(DiscriminatorBlock(width, channels * multiplier, stride, batch_norm, spectral_norm))
-            width = channels * multiplier
-        self.blocks = nn.Sequential(*blocks)
-        logits = nn.Conv2d(width, 1, 3, padding=1)
+        self.blocks = srgan_conv_stack(2 * in_channels, channels, spectral_norm)  # N×8c×⌈H/16⌉×⌈W/16⌉
+        logits = nn.Conv2d(channels * SRGAN_BLOCKS[-1][0], 1, 3, padding=1)
         self.logits = _spectral_norm(logits) if spectral_norm else logits
 
     @property
@@ -163,8 +143,6 @@ def build_discriminator(architecture: dict) -> nn.Module:
         case "patchgan":
             return Discriminator(**config)
         case "srgan":
-            from dpsrgan.models.srgan_discriminator import SRGANDiscriminator
-
             return SRGANDiscriminator(**config)
         case other:
             raise DpsrganError(f"discriminator kind must be 'patchgan' or 'srgan', got {other!r}")

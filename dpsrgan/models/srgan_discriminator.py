@@ -6,8 +6,8 @@ HR image *alone* (not conditioned on LR), one real/fake logit per image::
          stride 2 in blocks 1, 3, 5, 7) ─ N×512×⌈H/16⌉×⌈W/16⌉
        ─ flatten ─ Dense(1024) ─ LReLU 0.2 ─ Dense(1) ─ N×1 logit
 
-The conv stack is the one DPSRGAN's PatchGAN shares (:mod:`dpsrgan.models.discriminator`, the
-same blocks); the dense head is what SRGAN adds and DPSRGAN drops. Its input size,
+The conv stack is the one DPSRGAN's PatchGAN shares (:mod:`dpsrgan.models.discriminator_blocks`,
+the same blocks); the dense head is what SRGAN adds and DPSRGAN drops. Its input size,
 512·⌈H/16⌉·⌈W/16⌉, fixes the HR size at construction (``hr_size``): 96² in the paper (18,432
 inputs, 18.9M parameters in Dense(1024) alone), the training crop in this pipeline. The output is
 a raw logit (the sigmoid lives in BCE-with-logits).
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.models.discriminator import SRGAN_BLOCKS, SRGAN_DENSE_WIDTH, DiscriminatorBlock
+from dpsrgan.models.discriminator_blocks import SRGAN_DENSE_WIDTH, srgan_conv_stack
 
 
 class SRGANDiscriminator(nn.Module):
@@ -46,11 +46,7 @@ class SRGANDiscriminator(nn.Module):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DpsrganError(f"SRGAN discriminator {name} must be an integer >= 1, got {value!r}")
         self._config = {"kind": "srgan", "hr_size": [height, width], "in_channels": in_channels, "channels": channels}
-        blocks, width_in = [], in_channels
-        for index, (multiplier, stride) in enumerate(SRGAN_BLOCKS):
-            blocks.append(DiscriminatorBlock(width_in, channels * multiplier, stride, index > 0, sn=False))
-            width_in = channels * multiplier
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks = srgan_conv_stack(in_channels, channels)
         self.dense = nn.Sequential(
             nn.Flatten(),
             nn.Linear(self.dense_inputs, SRGAN_DENSE_WIDTH),
