@@ -30,9 +30,10 @@ from dpsrgan.data.raw import FOLDER_IMAGES, source_kind
 from dpsrgan.data.images import RejectedImage, configure_pillow
 from dpsrgan.data.pairs import PairSettings, Task, make_rows
 from dpsrgan.data.parallel import process_map, ray_map_batches
-from dpsrgan.data.shards import MANIFEST, SPLITS, Row, ShardWriter, Split, sha256_file
+from dpsrgan.data.shards import MANIFEST, SPLITS, Row, ShardWriter, Split
 from dpsrgan.degradation import DegradationConfig
 from dpsrgan.errors import DpsrganError
+from dpsrgan.storage.checksum import sha256_file
 
 log = logging.getLogger(__name__)
 

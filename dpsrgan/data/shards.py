@@ -17,7 +17,6 @@ already-compressed PNG columns, no timestamps.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Iterable, Iterator
@@ -173,11 +172,3 @@ def read_split(split_dir: str | Path) -> Iterator[Sample]:
         table = pq.read_table(path, columns=["id", "hr", "lr"], schema=SCHEMA)
         for image_id, hr, lr in zip(*(table.column(c).to_pylist() for c in ("id", "hr", "lr")), strict=True):
             yield Sample(image_id, decode_png(hr), decode_png(lr))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

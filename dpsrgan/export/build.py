@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from dpsrgan.export.runtime import load_exported
 from dpsrgan.export.samples import load_pairs
 from dpsrgan.export.verify import TOLERANCE, verify
 from dpsrgan.inference.resolve import REGISTRY_PREFIX
+from dpsrgan.storage.checksum import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _load_source(source: str, staging: Path):
         generator.config,
         receptive_radius=generator.receptive_radius,
         source=source,
-        checkpoint_sha256=hashlib.sha256(checkpoint_path.read_bytes()).hexdigest(),
+        checkpoint_sha256=sha256_file(checkpoint_path),
         checkpoint_provenance=checkpoint.get("provenance", {}),
     )
     return generator, metadata

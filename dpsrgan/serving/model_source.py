@@ -3,13 +3,13 @@ points at now (so a replica can tell when the alias moves, and every answer name
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Upscaler
 from dpsrgan.inference.resolve import REGISTRY_PREFIX, resolve_model
+from dpsrgan.storage.checksum import sha256_file
 from dpsrgan.upscale_defaults import DEFAULT_TILE
 
 
@@ -42,7 +42,7 @@ def pin(spec: str) -> Pinned:
                 f"--model {spec}: no such checkpoint file; pass a file written by dpsrgan or "
                 "a registry URI like models:/dpsrgan@champion"
             )
-        return Pinned(str(path), f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}")
+        return Pinned(str(path), f"{path.name}@{sha256_file(path)[:12]}")
     name, sep, alias = spec.removeprefix(REGISTRY_PREFIX).strip("/").partition("@")
     if not sep:
         name, _, number = name.partition("/")

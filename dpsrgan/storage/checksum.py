@@ -1,7 +1,9 @@
-"""MD5 verification of fetched files, remembered in a small sidecar so a verified file is not
-hashed (or fetched) again, plus recognising an HTML page saved where an archive should be.
+"""File digests (:func:`sha256_file`, :func:`md5_file`: the one place files are hashed), MD5
+verification of fetched files, remembered in a small sidecar so a verified file is not hashed (or
+fetched) again, and recognising an HTML page saved where an archive should be.
 
 MD5 is what CelebA's authors publish; it guards against truncation and mix-ups, not tampering.
+SHA-256 names inputs in provenance (shards, checkpoints, the VGG19 weights).
 """
 
 from __future__ import annotations
@@ -24,13 +26,22 @@ class ChecksumError(DpsrganError):
     """A file's MD5 differs from the expected one."""
 
 
-def md5_file(path: Path) -> str:
-    """Hex MD5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
+def _file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)  # integrity, not security
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def md5_file(path: str | os.PathLike) -> str:
+    """Hex MD5 of a file, read in 1 MiB chunks."""
+    return _file_digest(path, "md5")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    return _file_digest(path, "sha256")
 
 
 def _sidecar(path: Path) -> Path:

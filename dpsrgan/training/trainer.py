@@ -28,19 +28,12 @@ from urllib.parse import urlparse
 from dpsrgan.cluster.runtime import Mode, check_resources, ray_session
 from dpsrgan.config import Params, RayParams
 from dpsrgan.errors import DpsrganError
+from dpsrgan.storage.checksum import sha256_file
 from dpsrgan.training.spec import RunHandles, Stage, WorkerSpec
 
 logger = logging.getLogger("dpsrgan.training")
 
 MANIFEST = "manifest.json"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the run's identity ------------------------------------------------------------------------
