@@ -383,6 +383,31 @@ def _submit(
 
 def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.stdout.write) -> int:
     """Submit, stream the logs, fetch the outs; returns 0 when the job SUCCEEDED, else 1."""
+    entrypoint, runtime_env = _prepare(request)
+    # One "Ignoring upload ... .gitignore" INFO line per .gitignore, twice over: noise.
+    logging.getLogger("ray._private.runtime_env.packaging").setLevel(logging.WARNING)
+    client, job_id = _submit(request, entrypoint, runtime_env, _job_metadata(request, runtime_env))
+    commit = runtime_env["env_vars"].get(COMMIT_ENV, "")
+    logger.info("submitted %s to %s (commit %s)", job_id, request.address, commit[:12] or "unknown")
+    follow = f"ray job logs --follow {job_id} --address {request.address}"
+    if not request.wait:
+        write(f"{job_id}\n")
+        logger.info("follow it with: %s", follow)
+        return 0
+    status = _watch(client, job_id, request.address, follow, write)
+    if status != "SUCCEEDED":
+        message = (client.get_job_info(job_id).message or "").strip().splitlines()
+        logger.error("job %s %s%s", job_id, status, f": {message[-1]}" if message else "")
+        return 1
+    logger.info("job %s SUCCEEDED", job_id)
+    if request.fetch_outs:
+        _fetch_job_outs(client, job_id, request, follow)
+    return 0
+
+
+def _prepare(request: SubmitRequest) -> tuple[str, dict[str, Any]]:
+    """Check the request before anything is uploaded (a DVC remote for ``dvc repro``, waiting
+    for ``--fetch-outs``) and build the job's entrypoint and runtime env (with its warnings)."""
     entrypoint = job_entrypoint(request.command, request.fetch_outs)
     if request.command[:2] == ("dvc", "repro"):
         require_dvc_remote(request.repo_root)
@@ -392,44 +417,40 @@ def run_on_cluster(request: SubmitRequest, write: Callable[[str], Any] = sys.std
     if "MLFLOW_TRACKING_URI" not in runtime_env["env_vars"]:
         logger.warning("MLFLOW_TRACKING_URI is not set: the job's MLflow runs stay on the cluster's disk")
     _warn_about_local_storage(request.repo_root)
+    return entrypoint, runtime_env
 
-    commit = runtime_env["env_vars"].get(COMMIT_ENV, "")
-    metadata = {
+
+def _job_metadata(request: SubmitRequest, runtime_env: Mapping[str, Any]) -> dict[str, str]:
+    """What ``ray job list`` shows about the submission: who, which commit (dirty or not), what."""
+    return {
         "submitted_by": getpass.getuser(),
-        "git_commit": commit,
+        "git_commit": runtime_env["env_vars"].get(COMMIT_ENV, ""),
         "git_dirty": runtime_env["env_vars"].get(DIRTY_ENV, ""),
         "command": shlex.join(request.command),
     }
-    # One "Ignoring upload ... .gitignore" INFO line per .gitignore, twice over: noise.
-    logging.getLogger("ray._private.runtime_env.packaging").setLevel(logging.WARNING)
-    client, job_id = _submit(request, entrypoint, runtime_env, metadata)
-    logger.info("submitted %s to %s (commit %s)", job_id, request.address, commit[:12] or "unknown")
-    follow = f"ray job logs --follow {job_id} --address {request.address}"
-    if not request.wait:
-        write(f"{job_id}\n")
-        logger.info("follow it with: %s", follow)
-        return 0
+
+
+def _watch(client: Any, job_id: str, address: str, follow: str, write: Callable[[str], Any]) -> str:
+    """Stream the job's logs to ``write`` until it ends; its final status. Ctrl-C stops watching,
+    not the job, and says how to follow or stop it."""
     try:
         stream_logs(client, job_id, write)
-        status = wait_for_end(client, job_id)
+        return wait_for_end(client, job_id)
     except KeyboardInterrupt:
         logger.warning(
             "stopped watching; %s keeps running. Follow: %s; stop: ray job stop %s --address %s",
             job_id,
             follow,
             job_id,
-            request.address,
+            address,
         )
         raise
-    if status != "SUCCEEDED":
-        message = (client.get_job_info(job_id).message or "").strip().splitlines()
-        logger.error("job %s %s%s", job_id, status, f": {message[-1]}" if message else "")
-        return 1
-    logger.info("job %s SUCCEEDED", job_id)
-    if request.fetch_outs:
-        results = job_results.decode(client.get_job_logs(job_id))
-        if results is None:
-            raise DpsrganError(f"job {job_id} succeeded but its log carries no dvc.lock; see {follow}")
-        fetch_outs(request.repo_root, results, request.command[2:])
-        logger.info("dvc.lock updated and outs pulled from the DVC remote")
-    return 0
+
+
+def _fetch_job_outs(client: Any, job_id: str, request: SubmitRequest, follow: str) -> None:
+    """The succeeded job's ``dvc.lock`` (carried in its log) → here, and its outs from the remote."""
+    results = job_results.decode(client.get_job_logs(job_id))
+    if results is None:
+        raise DpsrganError(f"job {job_id} succeeded but its log carries no dvc.lock; see {follow}")
+    fetch_outs(request.repo_root, results, request.command[2:])
+    logger.info("dvc.lock updated and outs pulled from the DVC remote")

@@ -169,41 +169,11 @@ def promote(
         raise DpsrganError(
             "--force needs --reason 'why the gate is bypassed' (it is recorded on the version)"
         )
-    candidate = (
-        registry_call(lambda: client.get_model_version(name, str(version)), f"version {version} of {name!r}")
-        if version is not None
-        else alias_version(client, name, CHALLENGER, required=True)
-    )
-    champion = alias_version(client, name, CHAMPION, required=False)
-    if champion is not None and champion.version == candidate.version:
-        raise DpsrganError(f"version {candidate.version} of {name!r} is already the champion; nothing to do")
-
-    candidate_metrics = _version_metrics(client, candidate)
-    champion_metrics = _version_metrics(client, champion) if champion is not None else None
-    try:
-        checks = gate_checks(candidate_metrics, champion_metrics, gate_metrics, gate_absolute)
-    except DpsrganError:
-        if not force:
-            raise
-        checks = ()
+    candidate, champion = _candidate_and_champion(client, name, version)
+    checks = _gate(client, candidate, champion, gate_metrics, gate_absolute, force)
     passed = bool(checks) and all(check.passed for check in checks)
     action = "promoted" if passed else ("forced" if force else "refused")
-
-    tags = {
-        "promotion.decision": action,
-        "promotion.time": _now(),
-        "promotion.commit": commit_tag(),
-        "promotion.user": getpass.getuser(),
-        "promotion.previous_champion": champion.version if champion is not None else "none",
-        "promotion.gate": "relative" if champion is not None else "absolute",
-    }
-    for check in checks:
-        tags[f"promotion.{'value' if check.absolute else 'delta'}.{check.metric}"] = (
-            f"{check.candidate:.6g}" if check.absolute else f"{check.candidate - check.reference:+.6g}"
-        )
-    if reason:
-        tags["promotion.reason"] = reason.strip()
-
+    tags = _promotion_tags(action, champion, checks, reason)
     decision = Decision(
         action=action,
         version=candidate.version,
@@ -219,6 +189,64 @@ def promote(
     if decision.changes_champion:
         logger.debug("%s: champion -> v%s (%s)", name, candidate.version, action)
     return decision
+
+
+def _candidate_and_champion(
+    client: MlflowClient, name: str, version: str | None
+) -> tuple[ModelVersion, ModelVersion | None]:
+    """The version to promote (``version``, default the ``challenger``) and the current champion
+    (None: no champion yet); promoting the champion itself is an error, not a no-op."""
+    candidate = (
+        registry_call(lambda: client.get_model_version(name, str(version)), f"version {version} of {name!r}")
+        if version is not None
+        else alias_version(client, name, CHALLENGER, required=True)
+    )
+    champion = alias_version(client, name, CHAMPION, required=False)
+    if champion is not None and champion.version == candidate.version:
+        raise DpsrganError(f"version {candidate.version} of {name!r} is already the champion; nothing to do")
+    return candidate, champion
+
+
+def _gate(
+    client: MlflowClient,
+    candidate: ModelVersion,
+    champion: ModelVersion | None,
+    gate_metrics: Mapping[str, float],
+    gate_absolute: Mapping[str, float],
+    force: bool,
+) -> tuple[GateCheck, ...]:
+    """The gate's checks on the versions' logged metrics; with ``force``, a gate that cannot be
+    evaluated (a missing metric) gives no checks instead of an error."""
+    candidate_metrics = _version_metrics(client, candidate)
+    champion_metrics = _version_metrics(client, champion) if champion is not None else None
+    try:
+        return gate_checks(candidate_metrics, champion_metrics, gate_metrics, gate_absolute)
+    except DpsrganError:
+        if not force:
+            raise
+        return ()
+
+
+def _promotion_tags(
+    action: str, champion: ModelVersion | None, checks: tuple[GateCheck, ...], reason: str | None
+) -> dict[str, str]:
+    """The ``promotion.*`` tags recorded on the candidate: the decision, who/when/which commit,
+    the champion it replaces, and each metric's delta (relative gate) or value (absolute)."""
+    tags = {
+        "promotion.decision": action,
+        "promotion.time": _now(),
+        "promotion.commit": commit_tag(),
+        "promotion.user": getpass.getuser(),
+        "promotion.previous_champion": champion.version if champion is not None else "none",
+        "promotion.gate": "relative" if champion is not None else "absolute",
+    }
+    for check in checks:
+        tags[f"promotion.{'value' if check.absolute else 'delta'}.{check.metric}"] = (
+            f"{check.candidate:.6g}" if check.absolute else f"{check.candidate - check.reference:+.6g}"
+        )
+    if reason:
+        tags["promotion.reason"] = reason.strip()
+    return tags
 
 
 def rollback(client: MlflowClient, name: str, *, dry_run: bool = False) -> Decision:
