@@ -3,14 +3,13 @@ make reduced precision safe to use by default."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from pathlib import Path
 from typing import Literal
 
 import torch
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.hardware import FAST_BF16_FLAGS, cpu_has_fast_bf16  # noqa: F401  (FAST_BF16_FLAGS: re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -37,28 +36,6 @@ def resolve_device(device: str) -> torch.device:
             return torch.device("cuda")
         case _:
             raise DpsrganError(f"device must be one of {list(DEVICES)}, got {device!r}")
-
-
-FAST_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
-"""CPU flags of native bf16 dot products (oneDNN's bf16 kernels): AMX tiles, or AVX512-BF16
-(``vdpbf16ps``, e.g. AMD Zen 4/5, Intel Cooper Lake). Measured on a 2-core Zen 5 without AMX:
-the generator runs 2.3× faster in bf16 than in fp32 (benchmarks/, ``python -m benchmarks``)."""
-
-
-@functools.cache
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU computes bf16 dot products natively (:data:`FAST_BF16_FLAGS`); without
-    them oneDNN emulates bf16, which is no faster than fp32.
-
-    ``torch.backends.cpu.get_cpu_capability()`` stops at "AVX512", so read the kernel's flag
-    list (Linux) and fall back to torch's own AMX probe elsewhere.
-    """
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        flags = set(cpuinfo.read_text(errors="replace").split())
-        return any(flag in flags for flag in FAST_BF16_FLAGS)
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe()) if probe is not None else False
 
 
 def resolve_precision(precision: str, device: torch.device) -> Precision:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.hardware import cpu_has_fast_bf16
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -50,11 +51,6 @@ class PrecisionPlan:
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A GradScaler that is active only for fp16 (a pass-through otherwise)."""
         return torch.amp.GradScaler(self.device_type, enabled=self.needs_scaler)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU computes bf16 in hardware (AMX tiles or AVX-512-BF16)."""
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
 def select_precision(requested: str, device: torch.device) -> PrecisionPlan:
