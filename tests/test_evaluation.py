@@ -14,15 +14,12 @@ from PIL import Image
 from dpsrgan.data.shards import read_split
 from dpsrgan.degradation import bicubic_upscale
 from dpsrgan.errors import DpsrganError
-from dpsrgan.evaluation import (
-    METHODS,
-    EvalSettings,
-    evaluate_split,
-    load_generators,
-    lpips_status,
-    paper_table,
-    summarize,
-)
+from dpsrgan.evaluation.evaluator import EvalSettings
+from dpsrgan.evaluation.lpips import lpips_status
+from dpsrgan.evaluation.methods import METHODS
+from dpsrgan.evaluation.run import evaluate_split, load_generators
+from dpsrgan.evaluation.summary import summarize
+from dpsrgan.evaluation.table import paper_table
 from dpsrgan.metrics import image_metrics
 from pipelines.evaluate import main as evaluate_main
 from tests._tiny import save_tiny_generator, write_tiny_split
