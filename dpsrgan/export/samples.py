@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dpsrgan.data.shards import Sample, read_split, shard_paths
 from dpsrgan.degradation import bicubic_downscale
 from dpsrgan.errors import DpsrganError
+from dpsrgan.image_tensors import images_to_tensor, tensor_to_images
 from dpsrgan.metrics import read_rgb
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -49,10 +51,10 @@ def _photo_pair(path: Path, scale: int) -> Sample:
 
 
 def to_input(lr: np.ndarray) -> np.ndarray:
-    """uint8 H×W×3 → float32 1×3×H×W in [0, 1] (the generator's input)."""
-    return (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+    """uint8 H×W×3 → float32 1×3×H×W in [0, 1] (the generator's input), C-contiguous."""
+    return images_to_tensor(lr).contiguous().numpy()
 
 
 def to_image(sr: np.ndarray) -> np.ndarray:
     """float 1×3×H×W → uint8 H×W×3, clamped and rounded as ``dpsrgan upscale`` writes it."""
-    return (np.clip(sr[0], 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+    return tensor_to_images(torch.from_numpy(sr))[0]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.image_tensors import images_to_tensor
 from dpsrgan.inference.fast import fast_inference_model
 from dpsrgan.inference.planes import LUMA, Planes, full_scale, upscale_alpha
 from dpsrgan.inference.runtime import (
@@ -194,7 +195,7 @@ class Upscaler:
             raise ValueError("upscale_batch needs colour arrays of one shape and dtype")
         dtype, top = color.dtype, full_scale(color.dtype)
         height, width, channels = color.shape
-        lr = torch.from_numpy(np.stack([item.color for item in batch])).permute(0, 3, 1, 2).float().div_(top)
+        lr = images_to_tensor(np.stack([item.color for item in batch]), top)
         if channels == 1:
             lr = lr.expand(-1, 3, -1, -1)
         out = np.empty((len(batch), height * self.scale, width * self.scale, channels), dtype=dtype)

@@ -22,6 +22,7 @@ from torch import nn
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.hardware import cpu_has_fast_bf16
+from dpsrgan.image_tensors import images_to_tensor
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -84,6 +85,6 @@ def to_channels_last(module: nn.Module, enabled: bool) -> nn.Module:
 
 def images_to_device(batch: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     """uint8 N×H×W×C (Ray Data's layout) → float N×C×H×W in [0, 1] on ``device``."""
-    images = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    images = images_to_tensor(batch.to(device, non_blocking=True))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return images.contiguous(memory_format=memory_format)

@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from dpsrgan.data.loading import decode_row, owns_row
 from dpsrgan.degradation import bicubic_upscale
+from dpsrgan.image_tensors import images_to_tensor, tensor_to_images
 from dpsrgan.metrics import batch_psnr_y, batch_ssim_y, color_shift, high_frequency_ratio
 from dpsrgan.training.precision import images_to_device
 
@@ -30,10 +31,6 @@ SUMMED = ("psnr_y", "ssim_y", "hf_ratio", "perceptual", "images")
 
 GridImages = dict[str, tuple[np.ndarray, ...]]
 """image id → (LR, bicubic, SR, HR), uint8 H×W×3."""
-
-
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0)
 
 
 @dataclass
@@ -70,7 +67,7 @@ class Validator:
                 sums[key] += value
             worst_shift = max(worst_shift, color_shift(sr, hr, self.crop_border))
             if self._bicubic is None:
-                hr_t, base_t = _tensor(hr), _tensor(base)
+                hr_t, base_t = images_to_tensor(hr), images_to_tensor(base)
                 bicubic["psnr_y_bicubic"] += float(batch_psnr_y(base_t, hr_t, self.crop_border).sum())
                 bicubic["ssim_y_bicubic"] += float(batch_ssim_y(base_t, hr_t, self.crop_border).sum())
         model.train(was_training)
@@ -89,7 +86,7 @@ class Validator:
                     yield decode_row({"id": image_id, "hr": hr, "lr": lr})
 
     def _measure(self, sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
-        sr_t, hr_t = _tensor(sr), _tensor(hr)
+        sr_t, hr_t = images_to_tensor(sr), images_to_tensor(hr)
         values = {
             "psnr_y": float(batch_psnr_y(sr_t, hr_t, self.crop_border).sum()),
             "ssim_y": float(batch_ssim_y(sr_t, hr_t, self.crop_border).sum()),
@@ -125,4 +122,4 @@ class Validator:
         bf16's rounding), rounded like a saved image."""
         x = images_to_device(torch.from_numpy(lr)[None], self.device, self.channels_last)
         sr = model(x)
-        return sr.float().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+        return tensor_to_images(sr)[0]
