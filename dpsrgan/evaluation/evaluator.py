@@ -21,18 +21,13 @@ from dpsrgan.degradation import bicubic_upscale
 from dpsrgan.errors import DpsrganError
 from dpsrgan.evaluation.lpips import load_lpips
 from dpsrgan.evaluation.methods import METHODS
+from dpsrgan.image_tensors import images_to_tensor, tensor_to_images
 from dpsrgan.inference.engine import Upscaler
 from dpsrgan.metrics import METRIC_NAMES, color_shift, high_frequency_ratio, image_metrics
 
 EXTRA_METRICS = ("hf_ratio", "color_shift")
 """Beside PSNR/SSIM: high-frequency energy relative to HR (sharpness) and the largest per-channel
 mean difference to HR in 0–255 units (colour cast); see :mod:`dpsrgan.metrics`."""
-
-
-def _to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
-    """N×3×H×W float in [0, 1] → list of uint8 HWC."""
-    images = batch.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return list(images)
 
 
 @dataclass(frozen=True)
@@ -85,11 +80,11 @@ class BatchEvaluator:
         for method, upscaler in self.upscalers.items():
             for indices in groups.values():
                 stack = np.stack([lrs[i] for i in indices])
-                lr_batch = torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255)
+                lr_batch = images_to_tensor(stack)
                 start = time.perf_counter()
                 sr_batch = upscaler.upscale_tensor(lr_batch)
                 per_image = (time.perf_counter() - start) * 1e3 / len(indices)
-                for i, sr in zip(indices, _to_uint8(sr_batch), strict=True):
+                for i, sr in zip(indices, tensor_to_images(sr_batch), strict=True):
                     images[method][i] = sr
                     millis[method][i] = per_image
         return images, millis
