@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -16,7 +16,8 @@ from dpsrgan.training.faults import NAN_ENV, FaultInjection
 from dpsrgan.training.guard import InstabilityGuard, all_rank_health
 from dpsrgan.training.outputs import final_metrics, write_history_csv
 from dpsrgan.training.progress import epoch_line, format_duration, step_line
-from dpsrgan.training.trainer import fingerprint, steps_per_epoch, storage_target
+from dpsrgan.training.inputs import fingerprint, steps_per_epoch
+from dpsrgan.training.trainer import storage_target
 from tests.fixtures.training import tiny_params
 
 

@@ -16,7 +16,6 @@ from dpsrgan.degradation import bicubic_upscale
 from dpsrgan.errors import DpsrganError
 from dpsrgan.evaluation.evaluator import EvalSettings
 from dpsrgan.evaluation.lpips import lpips_status
-from dpsrgan.evaluation.methods import METHODS
 from dpsrgan.evaluation.run import evaluate_split, load_generators
 from dpsrgan.evaluation.summary import summarize
 from dpsrgan.evaluation.table import paper_table

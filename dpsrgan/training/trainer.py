@@ -1,21 +1,15 @@
 """The driver side of a training stage: the one module that owns TorchTrainer, ScalingConfig and
 RunConfig.
 
-:func:`train_stage` checks the inputs, names the Ray Train run by a hash of everything that
-shapes its result (data manifest, pretrained weights, VGG weights file, the relevant params),
-connects to Ray (``ray.address`` / ``RAY_ADDRESS``, else a local Ray started for the stage and
-stopped after it), opens the MLflow run, runs the per-worker loop of :mod:`loop` and returns
-the final state.
-
-Resumption follows from the name: Ray Train resumes whenever a run name and storage path are
-reused, so re-running a stage that was killed continues from its last checkpoint, while any
-change to its inputs or params gives a new name and a fresh start. A run that had already
-finished returns its final checkpoint at once.
+:func:`train_stage` checks and hashes the inputs and names the run (:mod:`.inputs`), connects to
+Ray (``ray.address`` / ``RAY_ADDRESS``, else a local Ray started for the stage and stopped after
+it), opens the MLflow run, runs the per-worker loop of :mod:`.loop` and returns the final state.
+A run whose name (a hash of its inputs and params) and storage path were used before resumes
+from its last checkpoint; one that had already finished returns its final checkpoint at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,41 +22,10 @@ from urllib.parse import urlparse
 from dpsrgan.cluster.runtime import Mode, check_resources, ray_session
 from dpsrgan.config import Params, RayParams
 from dpsrgan.errors import DpsrganError
-from dpsrgan.storage.checksum import sha256_file
+from dpsrgan.training.inputs import StageInputs, inspect_inputs, run_name, steps_per_epoch
 from dpsrgan.training.spec import RunHandles, Stage, WorkerSpec
 
 logger = logging.getLogger("dpsrgan.training")
-
-MANIFEST = "manifest.json"
-
-
-# --- the run's identity ------------------------------------------------------------------------
-
-
-def fingerprint(stage: Stage, params: Params, inputs: dict[str, str]) -> str:
-    """Hash of what decides the run's result: the stage's params and its inputs' hashes.
-
-    Operational knobs (where Ray runs, storage, retries, logging, MLflow) are left out, so a
-    killed run resumes on another cluster too; ``ray.num_workers`` is in (it sets the global
-    batch and the data split).
-    """
-    section = params.pretrain if stage == "pretrain" else params.gan
-    payload: dict[str, Any] = {
-        "stage": stage,
-        "inputs": inputs,
-        "model": params.model.model_dump(mode="json"),
-        "scale": params.degrade.scale,
-        "train": section.model_dump(mode="json"),
-        "num_workers": params.ray.num_workers,
-    }
-    if stage == "gan":
-        payload["loss"] = params.loss.model_dump(mode="json")
-    text = json.dumps(payload, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def run_name(stage: Stage, params: Params, inputs: dict[str, str]) -> str:
-    return f"{stage}-{fingerprint(stage, params, inputs)[:12]}"
 
 
 # --- Ray ---------------------------------------------------------------------------------------
@@ -95,90 +58,6 @@ def storage_target(ray_params: RayParams) -> tuple[str, Any]:
     if "://" in path:
         return path, None
     return str(Path(path).resolve()), None
-
-
-# --- inputs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StageInputs:
-    """What a stage reads, checked and hashed by :func:`inspect_inputs`."""
-
-    data_dir: Path
-    train_rows: int
-    valid_ids: tuple[str, ...]
-    valid_capped: bool
-    """True when ``valid_max_images`` left out part of the valid split."""
-    hashes: dict[str, str]
-    pretrained_state: dict[str, Any] | None = None
-    pretrained_config: dict[str, int] | None = None
-    data_node: str | None = None
-    """The Ray node whose disk holds ``data_dir`` (set once Ray is up): reads are pinned there."""
-
-
-def inspect_inputs(stage: Stage, params: Params, data_dir: Path, pretrained: Path | None) -> StageInputs:
-    """Check the degrade outputs (and pretrained generator / VGG file) exist; hash them."""
-    from dpsrgan.data.loading import split_ids, split_row_count
-
-    data_dir = Path(data_dir).resolve()
-    manifest = data_dir / MANIFEST
-    if not manifest.is_file():
-        raise DpsrganError(f"{manifest}: not found; run the degrade stage first (dvc repro degrade)")
-    for split in ("train", "valid"):
-        if not any((data_dir / split).glob("part-*.parquet")):
-            raise DpsrganError(f"{data_dir / split}: no part-*.parquet shards; re-run the degrade stage")
-    hashes = {"data_manifest": sha256_file(manifest)}
-    section = params.pretrain if stage == "pretrain" else params.gan
-    all_valid_ids = split_ids(data_dir / "valid")
-    valid_ids = all_valid_ids[: section.valid_max_images] if section.valid_max_images else all_valid_ids
-    inputs: dict[str, Any] = {}
-    if stage == "gan":
-        if pretrained is None:
-            raise DpsrganError("the GAN stage needs --pretrained PATH (the pretrain stage's generator)")
-        from dpsrgan.checkpoint import load_generator
-
-        generator = load_generator(pretrained)
-        expected = {
-            "channels": params.model.channels,
-            "num_blocks": params.model.num_blocks,
-            "dilation": params.model.dilation,
-            "bicubic_skip": params.model.bicubic_skip,
-            "scale": params.degrade.scale,
-        }
-        found = {key: generator.config.get(key) for key in expected}
-        if found != expected:
-            raise DpsrganError(
-                f"{pretrained}: generator {found} does not match params {expected} (model.*, degrade.scale); "
-                "re-run the pretrain stage (dvc repro pretrain)"
-            )
-        hashes["pretrained"] = sha256_file(pretrained)
-        inputs = {"pretrained_state": generator.state_dict(), "pretrained_config": generator.config}
-        weights = params.loss.vgg_weights
-        if weights not in ("random", "torch-hub") and "://" not in weights:
-            hashes["vgg_weights"] = sha256_file(weights) if Path(weights).is_file() else "missing"
-        if weights != "random":  # fail fast here, not in every worker; warms the torch-hub cache
-            from dpsrgan.models.vgg import load_vgg19_state_dict
-
-            load_vgg19_state_dict(weights)
-    return StageInputs(
-        data_dir,
-        split_row_count(data_dir / "train"),
-        tuple(valid_ids),
-        len(valid_ids) < len(all_valid_ids),
-        hashes,
-        **inputs,
-    )
-
-
-def steps_per_epoch(train_rows: int, batch_size: int, num_workers: int, cap: int | None, key: str) -> int:
-    """Optimiser steps per epoch: full batches of each worker's equal share, capped."""
-    available = (train_rows // num_workers) // batch_size
-    if available == 0:
-        raise DpsrganError(
-            f"the train split has {train_rows} rows, fewer than ray.num_workers × {key}.batch_size = "
-            f"{num_workers * batch_size}; lower {key}.batch_size or ray.num_workers, or add data"
-        )
-    return min(available, cap) if cap else available
 
 
 # --- the stage ---------------------------------------------------------------------------------
@@ -311,64 +190,75 @@ def train_stage(
     from dpsrgan.data.placement import this_node
     from dpsrgan.lifecycle.tracking import end_stage_run, start_stage_run
     from dpsrgan.training.faults import FaultInjection
-    from dpsrgan.training.progress import ProgressPrinter, ProgressSink
-    from dpsrgan.training.state import load_state
+    from dpsrgan.training.progress import ProgressSink
 
     inputs = inspect_inputs(stage, params, data_dir, pretrained)
     name = run_name(stage, params, inputs.hashes)
     with ray_session(params.ray.address, log_to_driver=params.ray.log_to_driver) as mode:
         resources = check_stage_resources(params.ray, mode)
         inputs = replace(inputs, data_node=this_node())
-        tags = {
-            "stage": stage,
-            "arm": arm,
-            "ray.run_name": name,
-            "ray.mode": mode,
-            "ray.storage_path": params.ray.storage_path,
-            "ray.cluster_resources": json.dumps(resources, sort_keys=True),
-            **{f"lineage.{key}_sha256": value for key, value in inputs.hashes.items()},
-        }
-        run = start_stage_run(params.mlflow.experiment, name, _mlflow_params(stage, params), tags)
+        run = start_stage_run(params.mlflow.experiment, name, _mlflow_params(stage, params),
+                              _lineage_tags(stage, arm, name, mode, params, resources, inputs))
         logger.info(
             "%s: Ray Train run %s (%s Ray, %d workers), MLflow run %s%s",
-            stage,
-            name,
-            mode,
-            params.ray.num_workers,
-            run.run_id,
-            " (resumed)" if run.resumed else "",
+            stage, name, mode, params.ray.num_workers, run.run_id, " (resumed)" if run.resumed else "",
         )
         sink = ProgressSink.remote()
         pretrained_ref = ray.put(inputs.pretrained_state) if inputs.pretrained_state is not None else None
         handles = RunHandles(pretrained_ref, run.tracking_uri, run.run_id, sink, FaultInjection.from_env())
-        spec = worker_spec(stage, params, inputs, name, handles)
-        trainer = build_trainer(spec, params.ray, name, stage_datasets(inputs, params.ray))
+        trainer = build_trainer(worker_spec(stage, params, inputs, name, handles), params.ray, name,
+                                stage_datasets(inputs, params.ray))
         status = "FAILED"
         try:
-            with ProgressPrinter(sink) as printer:
-                result = trainer.fit()
-            if printer.failure:
-                raise DpsrganError(printer.failure)
-            if result.checkpoint is None:
-                raise DpsrganError(f"{stage}: the run {name} finished without a checkpoint; see Ray's logs")
-            with result.checkpoint.as_directory() as directory:
-                state = load_state(Path(directory))
+            state, checkpoint_path = _fit(trainer, sink, stage, name, params.ray.max_failures)
             _log_summary(run, state)
             status = "FINISHED"
-        except ray.train.TrainingFailedError as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise DpsrganError(
-                f"{stage}: training failed after ray.max_failures={params.ray.max_failures} restarts "
-                f"({first[:300]}); Ray's worker logs: <ray temp dir>/session_latest/logs"
-            ) from error
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         finally:
             end_stage_run(run, status)
-    return StageResult(
-        stage, name, state, result.checkpoint.path, run.run_id, run.tracking_uri, inputs.hashes
-    )
+    return StageResult(stage, name, state, checkpoint_path, run.run_id, run.tracking_uri, inputs.hashes)
+
+
+def _lineage_tags(
+    stage: Stage, arm: str, name: str, mode: str, params: Params, resources: dict[str, float], inputs: StageInputs
+) -> dict[str, str]:
+    """The MLflow run's tags: what ran where, and the hashes of what it read."""
+    return {
+        "stage": stage,
+        "arm": arm,
+        "ray.run_name": name,
+        "ray.mode": mode,
+        "ray.storage_path": params.ray.storage_path,
+        "ray.cluster_resources": json.dumps(resources, sort_keys=True),
+        **{f"lineage.{key}_sha256": value for key, value in inputs.hashes.items()},
+    }
+
+
+def _fit(trainer: Any, sink: Any, stage: Stage, name: str, max_failures: int) -> tuple[dict[str, Any], str]:
+    """Run the trainer with the workers' progress printed here; the final state and its checkpoint
+    path, or one-line errors (the instability guard's verdict, retries spent, no checkpoint)."""
+    import ray
+
+    from dpsrgan.training.progress import ProgressPrinter
+    from dpsrgan.training.state import load_state
+
+    try:
+        with ProgressPrinter(sink) as printer:
+            result = trainer.fit()
+    except ray.train.TrainingFailedError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DpsrganError(
+            f"{stage}: training failed after ray.max_failures={max_failures} restarts "
+            f"({first[:300]}); Ray's worker logs: <ray temp dir>/session_latest/logs"
+        ) from error
+    if printer.failure:
+        raise DpsrganError(printer.failure)
+    if result.checkpoint is None:
+        raise DpsrganError(f"{stage}: the run {name} finished without a checkpoint; see Ray's logs")
+    with result.checkpoint.as_directory() as directory:
+        return load_state(Path(directory)), result.checkpoint.path
 
 
 def _log_summary(run: Any, state: dict[str, Any]) -> None:

@@ -52,7 +52,8 @@ def run_sweep(params: Params, data_dir: Path, pretrained: Path) -> SweepResult:
 
     from dpsrgan.cluster.runtime import ray_session
     from dpsrgan.lifecycle.tracking import end_stage_run, start_stage_run
-    from dpsrgan.training.trainer import check_stage_resources, inspect_inputs
+    from dpsrgan.training.inputs import inspect_inputs
+    from dpsrgan.training.trainer import check_stage_resources
     from dpsrgan.tuning.reference import reference_metrics
     from dpsrgan.tuning.space import sweep_name, trial_concurrency
 

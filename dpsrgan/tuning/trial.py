@@ -11,7 +11,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from dpsrgan.config import RayParams
 from dpsrgan.training.spec import WorkerSpec
-from dpsrgan.training.trainer import StageInputs
+from dpsrgan.training.inputs import StageInputs
 from dpsrgan.tuning.best import with_gan_knobs
 from dpsrgan.tuning.objective import Bounds, ObjectiveKind, Reference, objective_value
 
