@@ -25,7 +25,7 @@ from dpsrgan.export import quantize as int8
 from dpsrgan.export.runtime import load_exported
 from dpsrgan.export.samples import load_pairs
 from dpsrgan.export.verify import TOLERANCE, verify
-from dpsrgan.inference.resolve import REGISTRY_PREFIX
+from dpsrgan.lifecycle.client import REGISTRY_PREFIX
 from dpsrgan.storage.checksum import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -121,8 +121,7 @@ def _load_source(source: str, staging: Path):
     from dpsrgan.checkpoint import generator_from_checkpoint, read_generator_checkpoint
 
     if source.startswith(REGISTRY_PREFIX):
-        from dpsrgan.lifecycle.registry import download_registered_artifact
-        from dpsrgan.lifecycle.serving import WEIGHTS_KEY
+        from dpsrgan.lifecycle.client import WEIGHTS_KEY, download_registered_artifact
 
         checkpoint_path = download_registered_artifact(source, WEIGHTS_KEY, staging / "registry")
     else:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.images import from_planes, load_planes, pillow_format, save_image
+from dpsrgan.lifecycle.client import REGISTRY_PREFIX
 from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS, DEFAULT_TILE
 
 if TYPE_CHECKING:
@@ -210,9 +211,8 @@ def _upscaler(model: Any, backend: str, *, scale: int | None, tile: int, tile_pa
     if device == "cuda":
         raise DpsrganError(f"--backend {backend} runs on the CPU here; use --device auto or cpu")
     with tempfile.TemporaryDirectory(prefix="dpsrgan-exported-") as tmp:
-        if model.startswith("models:/"):
-            from dpsrgan.lifecycle.registry import download_registered_artifact
-            from dpsrgan.lifecycle.serving import ONNX_KEY
+        if model.startswith(REGISTRY_PREFIX):
+            from dpsrgan.lifecycle.client import ONNX_KEY, download_registered_artifact
 
             model = str(download_registered_artifact(model, ONNX_KEY, tmp))
         yield ExportedUpscaler.prepare(model, backend, tile=tile, tile_pad=tile_pad, precision=precision)

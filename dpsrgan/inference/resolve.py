@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
-
-REGISTRY_PREFIX = "models:/"
+from dpsrgan.lifecycle.client import REGISTRY_PREFIX
 
 
 def resolve_model(spec: str, device: str | torch.device = "cpu") -> nn.Module:
@@ -33,6 +32,6 @@ def resolve_model(spec: str, device: str | torch.device = "cpu") -> nn.Module:
 
 def _load_registry_model(uri: str, device: str | torch.device) -> nn.Module:
     """Registry branch: download the version's weights from MLflow, load with load_generator."""
-    from dpsrgan.lifecycle.registry import load_registered_generator
+    from dpsrgan.lifecycle.client import load_registered_generator
 
     return load_registered_generator(uri, device)

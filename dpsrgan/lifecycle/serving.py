@@ -42,15 +42,14 @@ from mlflow.types import ColSpec, Schema
 from PIL import Image
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.lifecycle.client import ONNX_KEY, WEIGHTS_KEY
 from dpsrgan.upscale_defaults import DEFAULT_TILE, SERVE_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
 
 INPUT_COLUMN = "image_b64"
 OUTPUT_COLUMN = "sr_b64"
-WEIGHTS_KEY = "weights"
 WEIGHTS_FILE = "generator.pt"
-ONNX_KEY = "onnx"
 ONNX_FILE = "generator.onnx"
 """The verified ONNX export of the same weights (``dpsrgan export``), an artifact of the same
 model version: promotion moves the alias, so the checkpoint and its ONNX file move together."""

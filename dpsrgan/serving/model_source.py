@@ -8,7 +8,8 @@ from pathlib import Path
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.engine import Upscaler
-from dpsrgan.inference.resolve import REGISTRY_PREFIX, resolve_model
+from dpsrgan.inference.resolve import resolve_model
+from dpsrgan.lifecycle.client import REGISTRY_PREFIX
 from dpsrgan.storage.checksum import sha256_file
 from dpsrgan.upscale_defaults import DEFAULT_TILE
 
@@ -49,7 +50,7 @@ def pin(spec: str) -> Pinned:
         if not name or not number:
             raise DpsrganError(f"--model {spec}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
         return Pinned(f"{REGISTRY_PREFIX}{name}/{number}", f"{name}/{number}")
-    from dpsrgan.lifecycle.registry import alias_version, connect
+    from dpsrgan.lifecycle.client import alias_version, connect
 
     version = alias_version(connect(), name, alias, required=True)
     assert version is not None

@@ -16,7 +16,7 @@ def start_worker(settings: ServeSettings) -> UpscaleWorker:
     import ray
     import torch
 
-    from dpsrgan.lifecycle.registry import apply_client_limits
+    from dpsrgan.lifecycle.client import apply_client_limits
     from dpsrgan.serving.model_source import load, pin
 
     logging.getLogger("dpsrgan").setLevel(logging.INFO)

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.lifecycle.client import REGISTRY_PREFIX
 from dpsrgan.serving.model_source import Pinned, pin
 from dpsrgan.serving.settings import ServeSettings
 
@@ -48,7 +49,7 @@ def preflight(settings: ServeSettings, remote: bool) -> Pinned:
                     f"({error.strerror or error}); choose another --port"
                 ) from None
     pinned = pin(settings.model)
-    if not pinned.uri.startswith("models:/"):
+    if not pinned.uri.startswith(REGISTRY_PREFIX):
         from dpsrgan.checkpoint import load_generator
 
         load_generator(pinned.uri, map_location="cpu")
@@ -61,7 +62,7 @@ def _print_now(line: str) -> None:
 
 def serve_foreground(settings: ServeSettings, write: Callable[[str], Any] = _print_now) -> int:
     """Run until SIGTERM/SIGINT; 0 after a clean stop."""
-    from dpsrgan.lifecycle.registry import apply_client_limits
+    from dpsrgan.lifecycle.client import apply_client_limits
 
     apply_client_limits()  # before Ray starts, so local replicas inherit the bounds
     remote = bool(os.environ.get("RAY_ADDRESS"))
