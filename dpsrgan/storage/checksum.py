@@ -23,7 +23,11 @@ _CHUNK = 1 << 20
 
 
 class ChecksumError(DpsrganError):
-    """A file's MD5 differs from the expected one."""
+    """A file's digest differs from the expected one (``actual`` and ``expected``: hex)."""
+
+    def __init__(self, message: str, *, actual: str, expected: str) -> None:
+        super().__init__(message)
+        self.actual, self.expected = actual, expected
 
 
 def _file_digest(path: str | os.PathLike, algorithm: str) -> str:
@@ -91,7 +95,23 @@ def verify_md5(path: Path, md5: str | None, label: str) -> None:
         raise ChecksumError(
             f"{label}: MD5 {actual} does not match the expected {md5.lower()} (file {path}); "
             f"the download is corrupt or the mirror re-packed it: fetch it again, or if you trust "
-            f"this copy set data.md5.{label}: {actual} in params.yaml"
+            f"this copy set data.md5.{label}: {actual} in params.yaml",
+            actual=actual,
+            expected=md5.lower(),
+        )
+
+
+def verify_sha256(path: Path, sha256: str, label: str) -> None:
+    """Raise :class:`ChecksumError` unless ``path``'s SHA-256 starts with ``sha256`` (the whole
+    hex digest, or its leading digits as a file name promises them: ``vgg19-dcbb9e9d.pth``)."""
+    expected = sha256.lower()
+    actual = sha256_file(path)
+    if not actual.startswith(expected):
+        raise ChecksumError(
+            f"{label}: SHA-256 starts with {actual[: len(expected)]}, not the expected {expected} "
+            f"(file {path}); the download is corrupt or not the file named: fetch it again",
+            actual=actual,
+            expected=expected,
         )
 
 
@@ -118,12 +138,13 @@ def describe_html(head: bytes) -> str | None:
     return "an HTML page"
 
 
-def reject_html(path: Path, label: str, head_bytes: int = 64 * 1024) -> None:
-    """Raise when the file at ``path`` is an HTML page saved in place of the real file."""
+def reject_html(path: Path, label: str, head_bytes: int = 64 * 1024, setting: str = "data.uri") -> None:
+    """Raise when the file at ``path`` is an HTML page saved in place of the real file
+    (``setting``: the param that names the source, for the message)."""
     with open(path, "rb") as handle:
         kind = describe_html(handle.read(head_bytes))
     if kind is not None:
         raise DpsrganError(
             f"{label}: {path} is {kind}, not the file itself; delete it and fetch again, "
-            f"or point data.uri at a mirror (s3://..., https://...) or a local copy"
+            f"or point {setting} at a mirror (s3://..., https://...) or a local copy"
         )

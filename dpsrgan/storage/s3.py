@@ -29,8 +29,11 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def download_s3(uri: str, partial: Path, label: str, endpoint_url: str | None = None) -> None:
-    """Fetch ``s3://bucket/key`` into ``partial``, resuming what is there; retries transient errors."""
+def download_s3(
+    uri: str, partial: Path, label: str, endpoint_url: str | None = None, setting: str = "data.uri"
+) -> None:
+    """Fetch ``s3://bucket/key`` into ``partial``, resuming what is there; retries transient errors.
+    ``setting`` is the param that names the source, which a missing object tells the user to check."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError, NoCredentialsError
 
@@ -50,11 +53,11 @@ def download_s3(uri: str, partial: Path, label: str, endpoint_url: str | None = 
             if offset:
                 log.info("%s: resuming at byte %d", label, offset)
             body = client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
-            written = append_stream(body.iter_chunks(_CHUNK), partial, offset, size, label)
+            written = append_stream(body.iter_chunks(_CHUNK), partial, offset, size, label, setting)
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in _MISSING:
-                raise DpsrganError(f"{label}: {where} does not exist; check data.uri (s3://bucket/prefix)") from None
+                raise DpsrganError(f"{label}: {where} does not exist; check {setting} (s3://bucket/prefix)") from None
             if code in _DENIED:
                 raise DpsrganError(
                     f"{label}: access to {where} denied ({code}); check the AWS credentials "

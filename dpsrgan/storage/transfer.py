@@ -19,9 +19,9 @@ from dpsrgan.storage.checksum import describe_html
 class HtmlPageError(DpsrganError):
     """The server answered with an HTML page where a data file was expected."""
 
-    def __init__(self, label: str, kind: str, page: bytes) -> None:
+    def __init__(self, label: str, kind: str, page: bytes, setting: str = "data.uri") -> None:
         super().__init__(
-            f"{label}: the server sent {kind} instead of the file; point data.uri at a mirror "
+            f"{label}: the server sent {kind} instead of the file; point {setting} at a mirror "
             f"(s3://..., https://...) or a local copy"
         )
         self.kind = kind
@@ -29,7 +29,7 @@ class HtmlPageError(DpsrganError):
 
 
 def append_stream(
-    chunks: Iterable[bytes], partial: Path, offset: int, total: int | None, label: str
+    chunks: Iterable[bytes], partial: Path, offset: int, total: int | None, label: str, setting: str = "data.uri"
 ) -> int:
     """Write ``chunks`` to ``partial`` from byte ``offset`` (0 truncates); return the new size.
 
@@ -42,7 +42,7 @@ def append_stream(
     if offset == 0 and first:
         kind = describe_html(first[:65536])
         if kind is not None:
-            raise HtmlPageError(label, kind, first)
+            raise HtmlPageError(label, kind, first, setting)
     size = offset
     with open(partial, "ab" if offset else "wb") as handle, tqdm(
         total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
