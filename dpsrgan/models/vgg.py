@@ -8,17 +8,17 @@ only up to the requested layer (conv5_4 is index 34 of 37). Where the file comes
 - ``"torch-hub"``: torch.hub's cache, ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth``,
   downloaded from :data:`VGG19_URL` when absent (``TORCH_HOME`` moves the cache);
 - a local path, an ``https://`` URL (cached like torch-hub), or an ``s3://bucket/key`` URI
-  (boto3; ``s3_endpoint_url`` or ``AWS_ENDPOINT_URL`` for S3-compatible stores);
+  (``s3_endpoint_url`` or ``AWS_ENDPOINT_URL`` for S3-compatible stores);
 - ``"random"``: untrained weights, only on explicit request and with a warning (smoke runs).
 
-A file whose name ends in ``-<hex>.pth`` must have a SHA-256 starting with those digits. A
-missing, corrupt or foreign file is a :class:`~dpsrgan.errors.DpsrganError`, never a silent
-fallback to random weights.
+Downloads go through :mod:`dpsrgan.storage`, as CelebA's do: resumed, retried, and given their
+name only once checked. A file whose name ends in ``-<hex>.pth`` must have a SHA-256 starting
+with those digits. A missing, corrupt or foreign file is a :class:`~dpsrgan.errors.DpsrganError`,
+never a silent fallback to random weights.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import tempfile
@@ -30,6 +30,8 @@ from torch import nn
 
 from dpsrgan.checkpoint import read_checkpoint
 from dpsrgan.errors import DpsrganError
+from dpsrgan.storage import fetch, redact
+from dpsrgan.storage.checksum import ChecksumError, verify_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +75,14 @@ def load_vgg19_state_dict(source: str, s3_endpoint_url: str | None = None) -> di
     """The ``features.*`` tensors of torchvision's VGG19 file from ``source`` ("torch-hub", a
     local path, an https:// URL or an s3:// URI), checked for hash and shapes."""
     if source == "torch-hub":
-        return _load_checked(_cached_download(VGG19_URL))
+        source = VGG19_URL
     if source.startswith(("https://", "http://")):
-        return _load_checked(_cached_download(source))
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(source).path).name
+        return _load_checked(_download(source, cached, f"put torchvision's file at {cached}, or "))
     if source.startswith("s3://"):
         with tempfile.TemporaryDirectory(prefix="dpsrgan-vgg19-") as tmp:
-            return _load_checked(_download_s3(source, Path(tmp), s3_endpoint_url), origin=source)
+            path = _download(source, Path(tmp) / _s3_file_name(source), "", s3_endpoint_url)
+            return _load_checked(path, origin=source)
     path = Path(source).expanduser()
     if not path.is_file():
         raise DpsrganError(
@@ -88,57 +92,50 @@ def load_vgg19_state_dict(source: str, s3_endpoint_url: str | None = None) -> di
     return _load_checked(path)
 
 
-def _cached_download(url: str) -> Path:
-    """torch.hub's cache file for ``url``, downloading it (hash-checked) when absent."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
-    if path.is_file():
-        return path
-    logger.info("downloading VGG19 weights %s to %s", url, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    match = _HASH_IN_NAME.search(path.name)
+def _download(source: str, dest: Path, hint: str, s3_endpoint_url: str | None = None) -> Path:
+    """``source`` (https:// or s3://) at ``dest``, kept there: through :func:`dpsrgan.storage.fetch`
+    (resumed, retried, an HTML page refused), and given its name only once its SHA-256 starts with
+    the digits the name promises. ``hint`` starts the fix a failed download suggests."""
+    shown = redact(source)
+    promised = _HASH_IN_NAME.search(dest.name)
     try:
-        torch.hub.download_url_to_file(url, str(path), hash_prefix=match and match.group(1), progress=False)
-    except OSError as error:  # URLError, HTTPError, connection refused, disk full
+        return fetch(
+            source, dest, md5=None, sha256=promised and promised.group(1),
+            s3_endpoint_url=s3_endpoint_url, setting="loss.vgg_weights",
+        )
+    except ChecksumError as error:
+        fix = "the download is corrupt or not torchvision's VGG19 — retry, or point loss.vgg_weights at a local copy"
+        raise DpsrganError(_hash_mismatch(shown, error, fix)) from None
+    except DpsrganError as error:
         raise DpsrganError(
-            f"could not download VGG19 weights from {url} ({error}); put torchvision's file at {path} "
-            "or set loss.vgg_weights to a local path or s3:// URI"
-        ) from error
-    except RuntimeError as error:  # torch.hub's hash check
-        raise DpsrganError(
-            f"download of {url} is corrupt ({error}); retry, or fetch it to {path} by hand"
-        ) from error
-    return path
+            f"could not download VGG19 weights {shown} ({error}); {hint}set loss.vgg_weights to a local "
+            "path or s3:// URI"
+        ) from None
 
 
-def _download_s3(uri: str, directory: Path, endpoint_url: str | None) -> Path:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _s3_file_name(uri: str) -> str:
     parsed = urlparse(uri)
-    bucket, key = parsed.netloc, parsed.path.lstrip("/")
-    if not bucket or not key:
+    key = parsed.path.lstrip("/")
+    if not parsed.netloc or not key:
         raise DpsrganError(f"VGG19 weights URI {uri!r} must look like s3://bucket/path/vgg19-dcbb9e9d.pth")
-    path = directory / Path(key).name
-    logger.info("downloading VGG19 weights %s", uri)
-    try:
-        boto3.client("s3", endpoint_url=endpoint_url).download_file(bucket, key, str(path))
-    except (BotoCoreError, ClientError) as error:
-        raise DpsrganError(f"could not download VGG19 weights {uri}: {error}") from error
-    return path
+    return Path(key).name
+
+
+def _hash_mismatch(origin: str, error: ChecksumError, fix: str) -> str:
+    found = error.actual[: len(error.expected)]
+    return f"{origin}: SHA-256 starts with {found}, but the name promises {error.expected}; {fix}"
 
 
 def _load_checked(path: Path, origin: str | None = None) -> dict[str, torch.Tensor]:
     """Verify the name's hash promise, load with weights_only, keep and check ``features.*``."""
     origin = origin or str(path)
-    match = _HASH_IN_NAME.search(Path(origin).name)
-    if match:
-        digest = _sha256(path)
-        if not digest.startswith(match.group(1)):
-            raise DpsrganError(
-                f"{origin}: SHA-256 starts with {digest[: len(match.group(1))]}, but the name promises "
-                f"{match.group(1)}; the file is corrupt or not torchvision's VGG19 — delete it and fetch "
-                "it again"
-            )
+    promised = _HASH_IN_NAME.search(Path(origin).name)
+    if promised:
+        try:
+            verify_sha256(path, promised.group(1), origin)
+        except ChecksumError as error:
+            fix = "the file is corrupt or not torchvision's VGG19 — delete it and fetch it again"
+            raise DpsrganError(_hash_mismatch(origin, error, fix)) from None
     try:
         state = read_checkpoint(path)
     except DpsrganError as error:
@@ -156,14 +153,6 @@ def _load_checked(path: Path, origin: str | None = None) -> dict[str, torch.Tens
                     "this is not torchvision's VGG19 (vgg19-dcbb9e9d.pth)"
                 )
     return {key: value for key, value in state.items() if key.startswith("features.")}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class VGG19Features(nn.Module):
