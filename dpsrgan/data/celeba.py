@@ -11,10 +11,9 @@ them, or a local ``img_align_celeba.zip`` with ``list_eval_partition.txt`` besid
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
+from dpsrgan.atomic_io import write_bytes_atomic
 from dpsrgan.config import DataParams
 from dpsrgan.data.shards import SPLITS, Split
 from dpsrgan.errors import DpsrganError
@@ -70,9 +69,7 @@ def fetch_celeba(data: DataParams, raw_dir: Path, cache_dir: Path) -> None:
     read_partition(paths[PARTITION])
     raw_dir.mkdir(parents=True, exist_ok=True)
     extract_zip(paths[ARCHIVE], raw_dir / EXTRACTED, limits)
-    tmp = raw_dir / f".{PARTITION}.tmp"
-    shutil.copyfile(paths[PARTITION], tmp)
-    os.replace(tmp, raw_dir / PARTITION)
+    write_bytes_atomic(raw_dir / PARTITION, paths[PARTITION].read_bytes())
 
 
 def read_partition(path: Path) -> dict[str, Split]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
+from dpsrgan.atomic_io import write_text_atomic
 from dpsrgan.config import DataParams
 from dpsrgan.data import celeba, folder
 from dpsrgan.errors import DpsrganError
@@ -50,9 +50,7 @@ def download(data: DataParams, raw_dir: Path, cache_dir: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    tmp = raw_dir / f".{SOURCE_FILE}.tmp"
-    tmp.write_text(json.dumps({"source": data.source}) + "\n")
-    os.replace(tmp, raw_dir / SOURCE_FILE)
+    write_text_atomic(raw_dir / SOURCE_FILE, json.dumps({"source": data.source}) + "\n")
     log.info("raw data from %s (data.source=%s) ready in %s", redact(data.uri), data.source, raw_dir)
 
 

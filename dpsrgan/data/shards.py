@@ -18,7 +18,6 @@ already-compressed PNG columns, no timestamps.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
+
+from dpsrgan.atomic_io import atomic_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,12 +134,11 @@ class ShardWriter:
             schema=SCHEMA,
         )
         path = self.out_dir / f"part-{len(self.paths):05d}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(
-            table, tmp, compression="none", use_dictionary=["id"], write_statistics=["id", "height", "width"],
-            row_group_size=_ROW_GROUP_ROWS,
-        )
-        os.replace(tmp, path)
+        with atomic_file(path) as file:
+            pq.write_table(
+                table, file, compression="none", use_dictionary=["id"], write_statistics=["id", "height", "width"],
+                row_group_size=_ROW_GROUP_ROWS,
+            )
         self.paths.append(path)
 
 

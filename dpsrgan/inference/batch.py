@@ -246,8 +246,8 @@ def _prepare_output_folders(jobs: list[Job], output: Path) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DpsrganError(f"-o {output}: {_not_creatable(folder, error)}; choose another -o") from error
-        try:  # .part and the leading dot: a probe left by a crash is ignored like a partial write
-            tempfile.NamedTemporaryFile(dir=folder, prefix=".dpsrgan-write-check.", suffix=".part").close()
+        try:  # the leading dot: a probe left by a crash is ignored like a partial write (.*.tmp)
+            tempfile.NamedTemporaryFile(dir=folder, prefix=".dpsrgan-write-check.", suffix=".tmp").close()
         except OSError as error:
             reason = error.strerror or str(error)
             raise DpsrganError(

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import secrets
 import struct
 import warnings
 from collections.abc import Iterator
@@ -36,6 +34,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dpsrgan.atomic_io import atomic_file
 from dpsrgan.errors import DpsrganError
 from dpsrgan.inference.planes import Planes
 from dpsrgan.upscale_defaults import DEFAULT_MAX_PIXELS
@@ -262,24 +261,15 @@ def _write(image: Image.Image, file: BinaryIO, pil_format: str, path: Path) -> N
 
 
 def save_image(image: Image.Image, path: Path, pil_format: str) -> None:
-    """Write atomically: a hidden temp file beside ``path``, fsync, rename. An interrupted run
-    leaves at most a ``.*.part`` file, never a truncated image under the final name."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:  # inside the try: a folder removed mid-run fails this one file, not the whole run
-        path.parent.mkdir(parents=True, exist_ok=True)
-        file = temp.open("xb")  # plain open: the final file gets the usual umask mode
-    except OSError as error:
-        raise DpsrganError(f"{path}: cannot write ({_reason(error)})") from error
-    try:  # the temp file exists from here on, so it is removed whatever happens
-        with file:
+    """Write atomically (:func:`~dpsrgan.atomic_io.atomic_file`: a hidden temp file beside
+    ``path``, fsync, rename). An interrupted run leaves at most a hidden ``.*.tmp`` file, never a
+    truncated image under the final name; any OS failure, a folder removed mid-run included, fails
+    this one file with one line, not the whole run."""
+    try:
+        with atomic_file(path) as file:
             _write(image, file, pil_format, path)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
     except OSError as error:
         raise DpsrganError(f"{path}: cannot write ({_reason(error)})") from error
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _reason(error: OSError) -> str:

@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+from dpsrgan.atomic_io import write_text_atomic
 from dpsrgan.errors import DpsrganError
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,7 @@ def is_verified(path: Path, md5: str | None) -> bool:
 
 def mark_verified(path: Path, md5: str) -> None:
     """Write the sidecar that lets :func:`is_verified` skip hashing next time (atomically)."""
-    sidecar = _sidecar(path)
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(json.dumps({"md5": md5.lower(), **_identity(path)}))
-    os.replace(tmp, sidecar)
+    write_text_atomic(_sidecar(path), json.dumps({"md5": md5.lower(), **_identity(path)}))
 
 
 def verify_md5(path: Path, md5: str | None, label: str) -> None:
