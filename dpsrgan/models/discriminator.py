@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.models.checks import require_ints
 from dpsrgan.models.discriminator_blocks import SRGAN_BLOCKS, SRGAN_DENSE_WIDTH, srgan_conv_stack
 from dpsrgan.models.srgan_discriminator import SRGANDiscriminator
 
@@ -64,9 +65,7 @@ class Discriminator(nn.Module):
         self, in_channels: int = 3, channels: int = 64, spectral_norm: bool = False, residual_input: bool = False
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("channels", channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise DpsrganError(f"discriminator {name} must be an integer >= 1, got {value!r}")
+        require_ints("discriminator", in_channels=in_channels, channels=channels)
         self._config = {
             "in_channels": in_channels,
             "channels": channels,

@@ -44,6 +44,7 @@ from torch import nn
 
 from dpsrgan.errors import DpsrganError
 from dpsrgan.models.bicubic import BicubicUpsample
+from dpsrgan.models.checks import require_ints
 
 VALID_SCALES = (2, 4, 8)
 CONFIG_KEYS = ("scale", "channels", "num_blocks", "dilation", "in_channels", "bicubic_skip")
@@ -219,9 +220,5 @@ class Generator(nn.Module):
 def _check_config(scale: int, channels: int, num_blocks: int, dilation: int | None, in_channels: int) -> None:
     if scale not in VALID_SCALES:
         raise DpsrganError(f"generator scale must be one of {list(VALID_SCALES)}, got {scale!r}")
-    checks = [("channels", channels, 1), ("num_blocks", num_blocks, 1), ("in_channels", in_channels, 1)]
-    if dilation is not None:  # None: no extra conv (SRResNet)
-        checks.append(("dilation", dilation, 1))
-    for name, value, minimum in checks:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise DpsrganError(f"generator {name} must be an integer >= {minimum}, got {value!r}")
+    optional = {} if dilation is None else {"dilation": dilation}  # None: no extra conv (SRResNet)
+    require_ints("generator", channels=channels, num_blocks=num_blocks, in_channels=in_channels, **optional)

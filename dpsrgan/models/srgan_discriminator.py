@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.models.checks import require_ints
 from dpsrgan.models.discriminator_blocks import SRGAN_DENSE_WIDTH, srgan_conv_stack
 
 
@@ -42,9 +43,7 @@ class SRGANDiscriminator(nn.Module):
     def __init__(self, hr_size: int | tuple[int, int] = 96, in_channels: int = 3, channels: int = 64) -> None:
         super().__init__()
         height, width = (hr_size, hr_size) if isinstance(hr_size, int) else tuple(hr_size)
-        for name, value in (("height", height), ("width", width), ("in_channels", in_channels), ("channels", channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise DpsrganError(f"SRGAN discriminator {name} must be an integer >= 1, got {value!r}")
+        require_ints("SRGAN discriminator", height=height, width=width, in_channels=in_channels, channels=channels)
         self._config = {"kind": "srgan", "hr_size": [height, width], "in_channels": in_channels, "channels": channels}
         self.blocks = srgan_conv_stack(in_channels, channels)
         self.dense = nn.Sequential(
