@@ -27,7 +27,7 @@ from dpsrgan.inference.runtime import (
     resolve_device,
     resolve_precision,
 )
-from dpsrgan.inference.tiling import default_overlap, effective_overlap, tiled_forward
+from dpsrgan.inference.tiling import effective_overlap, tile_settings, tiled_forward
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +102,12 @@ class Upscaler:
         precision: str = "auto",
     ) -> Upscaler:
         """Resolve device and precision, move the model (in place) and fill in the defaults:
-        scale from the model, pad = the model's receptive radius (exact tiling), overlap from
-        :func:`~dpsrgan.inference.tiling.default_overlap`."""
-        if tile < 0 or (tile_pad is not None and tile_pad < 0) or (overlap is not None and overlap < 0):
-            raise DpsrganError(f"tile ({tile}), tile pad ({tile_pad}) and overlap ({overlap}) must be >= 0")
+        scale from the model, pad and overlap by :func:`~dpsrgan.inference.tiling.tile_settings`
+        (pad = the model's receptive radius: exact tiling)."""
+        pad, overlap = tile_settings(tile, tile_pad, overlap, model_receptive_radius(model))
         torch_device = resolve_device(device)
         chosen = resolve_precision(precision, torch_device)
         model.eval().to(torch_device, memory_format=torch.channels_last)
-        radius = model_receptive_radius(model)
-        pad = radius if tile_pad is None else tile_pad
         return cls(
             model=model,
             runner=fast_inference_model(model).to(memory_format=torch.channels_last),
@@ -119,7 +116,7 @@ class Upscaler:
             scale=scale if scale is not None else model_scale(model, torch_device),
             tile=tile,
             pad=pad,
-            overlap=default_overlap(pad, radius) if overlap is None else overlap,
+            overlap=overlap,
         )
 
     def run(self, lr: torch.Tensor, sink: Sink) -> None:

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dpsrgan.errors import DpsrganError
 from dpsrgan.export.runtime import ExportedModel, load_exported
 from dpsrgan.inference.planes import LUMA, Planes, full_scale, upscale_alpha
-from dpsrgan.inference.tiling import default_overlap, effective_overlap, tiled_forward
+from dpsrgan.inference.tiling import effective_overlap, tile_settings, tiled_forward
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +36,9 @@ class ExportedUpscaler:
         overlap: int | None = None, precision: str = "auto",
     ) -> ExportedUpscaler:
         """Load ``path`` for ``backend``; pad defaults to the receptive radius in its metadata
-        (exact tiling), as for the torch engine."""
-        if tile < 0 or (tile_pad is not None and tile_pad < 0) or (overlap is not None and overlap < 0):
-            raise DpsrganError(f"tile ({tile}), tile pad ({tile_pad}) and overlap ({overlap}) must be >= 0")
+        (exact tiling), as for the torch engine (:func:`~dpsrgan.inference.tiling.tile_settings`)."""
         model = load_exported(path, backend, precision)
-        radius = model.receptive_radius
-        pad = radius if tile_pad is None else tile_pad
-        overlap = default_overlap(pad, radius) if overlap is None else overlap
+        pad, overlap = tile_settings(tile, tile_pad, overlap, model.receptive_radius)
         return cls(model, model.scale, tile, pad, overlap)
 
     @property

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from dpsrgan.errors import DpsrganError
+
 if TYPE_CHECKING:
     import torch
 
@@ -51,6 +53,16 @@ def default_overlap(pad: int, radius: int) -> int:
     blending over ``pad // 2`` hides that while never using pixels with under half the pad.
     """
     return pad - radius if pad >= radius else pad // 2
+
+
+def tile_settings(tile: int, tile_pad: int | None, overlap: int | None, radius: int) -> tuple[int, int]:
+    """``(pad, overlap)`` for a model needing ``radius`` LR pixels of context, as both backends
+    (torch and exported) choose them: ``tile_pad`` defaults to the radius (tiled output equals
+    untiled), ``overlap`` to :func:`default_overlap`. A negative value is one error line."""
+    if tile < 0 or (tile_pad is not None and tile_pad < 0) or (overlap is not None and overlap < 0):
+        raise DpsrganError(f"tile ({tile}), tile pad ({tile_pad}) and overlap ({overlap}) must be >= 0")
+    pad = radius if tile_pad is None else tile_pad
+    return pad, default_overlap(pad, radius) if overlap is None else overlap
 
 
 def effective_overlap(tile: int, pad: int, overlap: int) -> int:
