@@ -146,10 +146,8 @@ class UpscaleWorker:
         """A job for an upload whose header passes the limits and whose work fits its deadline."""
         try:
             width, height = image_size(data, label, self.settings.max_pixels, SERVER_HINT)
-        except ImageTooLarge as error:
-            return Refusal(413, TOO_LARGE, str(error))
         except DpsrganError as error:
-            return Refusal(400, BAD_REQUEST, str(error))
+            return _refused(error)
         upscaler = self.model.upscaler
         job = Job(label, *tile_work(height, width, upscaler.tile, upscaler.pad), deadline)
         own = self.compute_cost(job.work) + self.encode_rate(width * height * upscaler.scale**2)
@@ -170,10 +168,8 @@ class UpscaleWorker:
         """The upload's arrays as ``dpsrgan upscale`` reads a file (truncated data is found here)."""
         try:
             return Decoded(*decode_planes(data, label, self.settings.max_pixels, SERVER_HINT))
-        except ImageTooLarge as error:
-            return Refusal(413, TOO_LARGE, str(error))
         except DpsrganError as error:
-            return Refusal(400, BAD_REQUEST, str(error))
+            return _refused(error)
 
     def compute(self, runnable: Runnable, batch: list[Planes]) -> list[Planes]:
         """Upscale ``batch`` (one image, or a group's same-shaped ones) as ``runnable``, on the
@@ -240,3 +236,10 @@ class UpscaleWorker:
                 rss_bytes=psutil.Process().memory_info().rss,
             )
         return values
+
+
+def _refused(error: DpsrganError) -> Refusal:
+    """An upload the pixel limit or the decoder refused: 413 when it is too large, else 400."""
+    if isinstance(error, ImageTooLarge):
+        return Refusal(413, TOO_LARGE, str(error))
+    return Refusal(400, BAD_REQUEST, str(error))
