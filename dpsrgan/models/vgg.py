@@ -30,6 +30,7 @@ from torch import nn
 
 from dpsrgan.checkpoint import read_checkpoint
 from dpsrgan.errors import DpsrganError
+from dpsrgan.models.vgg_layers import CONV_SHAPES, LAYER_HINT, LAYER_INDEX, VGG19_CFG
 from dpsrgan.storage import fetch, redact
 from dpsrgan.storage.checksum import ChecksumError, verify_sha256
 
@@ -39,36 +40,7 @@ VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# torchvision's VGG19 ("E") features: conv widths, "M" = 2×2 max-pool; each conv is followed by
-# a ReLU, so conv k of block b sits at an index that the names below reproduce.
-_VGG19_CFG = (
-    64, 64, "M",
-    128, 128, "M",
-    256, 256, 256, 256, "M",
-    512, 512, 512, 512, "M",
-    512, 512, 512, 512, "M",
-)  # fmt: skip
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
-
-
-def _vgg19_layers() -> tuple[dict[str, int], dict[int, tuple[int, int]]]:
-    """(layer name → index in ``features``, conv index → (out, in) channels)."""
-    names: dict[str, int] = {}
-    convs: dict[int, tuple[int, int]] = {}
-    index, block, conv_in_block, in_channels = 0, 1, 1, 3
-    for item in _VGG19_CFG:
-        if item == "M":
-            names[f"pool{block}"] = index
-            index, block, conv_in_block = index + 1, block + 1, 1
-            continue
-        names[f"conv{block}_{conv_in_block}"] = index
-        names[f"relu{block}_{conv_in_block}"] = index + 1
-        convs[index] = (item, in_channels)
-        index, conv_in_block, in_channels = index + 2, conv_in_block + 1, item
-    return names, convs
-
-
-LAYER_INDEX, CONV_SHAPES = _vgg19_layers()
 
 
 def load_vgg19_state_dict(source: str, s3_endpoint_url: str | None = None) -> dict[str, torch.Tensor]:
@@ -167,9 +139,7 @@ class VGG19Features(nn.Module):
     ) -> None:
         super().__init__()
         if layer not in LAYER_INDEX:
-            raise DpsrganError(
-                f"unknown VGG19 layer {layer!r}; use convB_K / reluB_K / poolB, e.g. conv5_4, relu2_2, pool4"
-            )
+            raise DpsrganError(f"unknown VGG19 layer {layer!r}; use {LAYER_HINT}")
         self.layer, self.weights = layer, weights
         self.features = nn.Sequential(*_build_features(LAYER_INDEX[layer]))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -211,7 +181,7 @@ def _build_features(last_index: int) -> list[nn.Module]:
     """torchvision's VGG19 ``features`` layers 0..last_index, same indices, same key names."""
     layers: list[nn.Module] = []
     in_channels = 3
-    for item in _VGG19_CFG:
+    for item in VGG19_CFG:
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2))
         else:
