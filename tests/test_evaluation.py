@@ -65,7 +65,11 @@ def test_summary_and_table_carry_paper_numbers_and_the_lpips_note(data):
     assert summary["srgan"] == {"status": "off (baselines.enabled=false)"}  # no made-up numbers
     assert set(summary["gan"]) >= {
         "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "ms_per_image", "psnr_y_gain", "hf_ratio", "color_shift",
+        "color_shift_worst",
     }
+    gan_rows = frame[frame["method"] == "gan"]
+    assert summary["gan"]["color_shift_worst"] == pytest.approx(gan_rows["color_shift"].max(), abs=1e-4)
+    assert summary["gan"]["color_shift_worst"] >= summary["gan"]["color_shift"]
     gain = frame[frame["method"] == "gan"]["psnr_y"].mean() - frame[frame["method"] == "bicubic"]["psnr_y"].mean()
     assert summary["gan"]["psnr_y_gain"] == pytest.approx(gain, abs=1e-3) and summary["bicubic"]["psnr_y_gain"] == 0
     table = paper_table(summary, "folder skimage")
@@ -76,6 +80,8 @@ def test_summary_and_table_carry_paper_numbers_and_the_lpips_note(data):
     assert "MOS needs human raters: there are none here" in table
     assert f"| Pretrained G (pixel loss) | – | – | – | {summary['pretrained']['psnr_y']:.2f} | " in table
     assert f"| {summary['gan']['psnr_y_gain']:+.2f} |" in table
+    gan = summary["gan"]
+    assert f"| {gan['hf_ratio']:.3f} | {gan['color_shift']:.2f} / {gan['color_shift_worst']:.2f} |" in table
     assert "LPIPS skipped: no weights here" in table
     json.dumps(summary, allow_nan=False)  # DVC metrics must be plain JSON
 

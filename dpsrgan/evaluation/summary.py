@@ -20,8 +20,8 @@ def summarize(
     lpips_note: str,
     off: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """DVC metrics: per evaluated method the mean of every metric, its PSNR-Y gain over bicubic
-    on the same images (``psnr_y_gain``: what the promotion gate reads with no champion), ms per
+    """DVC metrics: per evaluated method the mean of every metric (and the worst image's colour
+    shift, ``color_shift_worst``), its PSNR-Y gain over bicubic on the same images (``psnr_y_gain``: what the promotion gate reads with no champion), ms per
     image and its ``costs`` (parameter counts, GFLOPs); per method that is ``off`` (a baseline
     that was not trained) only its ``status``: no number is made up for it.
 
@@ -39,6 +39,7 @@ def summarize(
             continue
         rows = per_image[per_image["method"] == method]
         entry = {name: round(float(rows[name].mean()), 4) for name in (*METRIC_NAMES, *EXTRA_METRICS)}
+        entry["color_shift_worst"] = round(float(rows["color_shift"].max()), 4)  # a cast shows on one image
         gains = rows.set_index("id")["psnr_y"] - bicubic_psnr_y
         entry["psnr_y_gain"] = round(float(gains.mean()), 4)
         if has_lpips:

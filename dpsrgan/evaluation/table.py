@@ -58,7 +58,7 @@ def _header(lpips_col: bool) -> str:
     return (
         "| Method | Paper PSNR | Paper SSIM | Paper MOS | PSNR-Y | vs bicubic | SSIM-Y | PSNR-RGB | SSIM-RGB |"
         + (" LPIPS |" if lpips_col else "")
-        + " HF energy | Colour shift | G params | D params | GFLOPs/MP | ms/image |"
+        + " HF energy | Colour shift mean / worst | G params | D params | GFLOPs/MP | ms/image |"
     )
 
 
@@ -77,7 +77,7 @@ def _notes(test_images: int, dataset: str, lpips_col: bool) -> list[str]:
         ),
         "vs bicubic: mean PSNR-Y gain over bicubic on the same images (dB). HF energy: Laplacian "
         "energy of the luma relative to HR (1 = as much fine detail as HR; blur < 1). Colour shift: "
-        "largest per-channel mean difference to HR, 0–255.",
+        "largest per-channel mean difference to HR, 0–255, the mean over the images and the worst image.",
         "Params: trainable parameters; G the generator alone, D the discriminator it was trained "
         "with, as trained (SRGAN's dense head is sized for the GAN training crop: "
         "512·⌈H/16⌉·⌈W/16⌉ inputs; the PatchGAN's count does not depend on the size). "
@@ -116,7 +116,8 @@ def _row(method: str, row: Mapping[str, Any], lpips_col: bool) -> str:
     ]
     if lpips_col:
         cells.append(_fmt(row.get("lpips"), 4))
-    cells += [_fmt(row.get("hf_ratio"), 3), _fmt(row.get("color_shift"), 2)]
+    shift = f"{_fmt(row.get('color_shift'), 2)} / {_fmt(row.get('color_shift_worst'), 2)}"
+    cells += [_fmt(row.get("hf_ratio"), 3), "–" if "status" in row else shift]
     for key in ("num_params", "d_params"):
         cells.append("–" if row.get(key) is None else f"{row[key]:,}")
     cells += [_fmt(row.get("gflops_per_output_mp"), 1), _fmt(row.get("ms_per_image"), 2)]
