@@ -27,12 +27,16 @@ from pipelines._stage import run_stage, stage_parser
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
-    from dpsrgan.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from dpsrgan.atomic_io import (
+        write_bytes_atomic,
+        write_json_atomic,
+        write_text_atomic,
+    )
     from dpsrgan.baselines import DISCRIMINATOR_FILE, GENERATOR_FILE, read_arm_record
+    from dpsrgan.cluster.runtime import ray_session
     from dpsrgan.evaluation.evaluator import EvalSettings
     from dpsrgan.evaluation.report import evaluate
     from dpsrgan.lifecycle.tracking import log_comparison
-    from dpsrgan.cluster.runtime import ray_session
 
     checkpoints = {"pretrained": str(args.pretrained), "gan": str(args.gan)}
     discriminators = {"gan": str(args.discriminator)} if args.discriminator else {}

@@ -26,8 +26,12 @@ from pipelines._stage import run_stage, stage_parser
 def run(args: argparse.Namespace, params: Params) -> None:
     from dpsrgan.atomic_io import write_json_atomic
     from dpsrgan.errors import DpsrganError
-    from dpsrgan.lifecycle.registry import flatten, lineage_tags, register_generator, registry_metrics
-    from dpsrgan.lifecycle.tracking import resolve_tracking_uri
+    from dpsrgan.lifecycle.registry import (
+        lineage_tags,
+        register_generator,
+        registry_metrics,
+    )
+    from dpsrgan.lifecycle.tracking import flatten, resolve_tracking_uri
 
     try:
         summary = json.loads(args.metrics.read_text())

@@ -22,7 +22,11 @@ from pipelines._stage import run_stage, stage_parser
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
-    from dpsrgan.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from dpsrgan.atomic_io import (
+        write_bytes_atomic,
+        write_json_atomic,
+        write_text_atomic,
+    )
     from dpsrgan.tuning.sweep import run_sweep
 
     result = run_sweep(params, args.data, args.pretrained)

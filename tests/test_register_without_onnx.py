@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.lifecycle.registry import CHALLENGER, download_registered_artifact
+from dpsrgan.lifecycle.client import CHALLENGER, download_registered_artifact
 from tests._tiny import save_tiny_generator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,17 +15,15 @@ from mlflow import MlflowClient
 from dpsrgan.cli import main as cli_main
 from dpsrgan.config import MlflowParams
 from dpsrgan.errors import DpsrganError
+from dpsrgan.lifecycle.client import CHALLENGER, CHAMPION, load_registered_generator
 from dpsrgan.lifecycle.promotion import gate_checks
 from dpsrgan.lifecycle.registry import (
-    CHALLENGER,
-    CHAMPION,
     dvc_lock_hashes,
-    flatten,
     lineage_tags,
-    load_registered_generator,
     register_generator,
     registry_metrics,
 )
+from dpsrgan.lifecycle.tracking import flatten
 from tests._tiny import save_tiny_generator
 from tests.fixtures.services import free_port
 

@@ -22,7 +22,7 @@ import requests
 from mlflow import MlflowClient
 from PIL import Image
 
-from dpsrgan.lifecycle.registry import CHAMPION
+from dpsrgan.lifecycle.client import CHAMPION
 from dpsrgan.lifecycle.serving import log_pyfunc
 from tests._tiny import save_tiny_generator, smooth_image
 from tests.fixtures.services import free_port

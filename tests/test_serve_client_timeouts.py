@@ -28,7 +28,7 @@ from PIL import Image
 from dpsrgan.checkpoint import save_generator
 from dpsrgan.cli import COMMANDS, build_parser
 from dpsrgan.errors import DpsrganError
-from dpsrgan.lifecycle.registry import CLIENT_LIMITS
+from dpsrgan.lifecycle.client import CLIENT_LIMITS
 from dpsrgan.models.generator import Generator
 from tests.fixtures.services import free_port
 

@@ -25,12 +25,18 @@ from dpsrgan.checkpoint import load_generator
 from dpsrgan.cli import build_parser
 from dpsrgan.cli import main as cli_main
 from dpsrgan.inference import upscale
-from dpsrgan.lifecycle.registry import CHAMPION, register_generator
-from dpsrgan.lifecycle.serving import DEFAULT_CONFIG, SRPyfunc, image_to_b64, pinned_requirements
+from dpsrgan.lifecycle.client import CHAMPION
+from dpsrgan.lifecycle.registry import register_generator
+from dpsrgan.lifecycle.serving import (
+    DEFAULT_CONFIG,
+    SRPyfunc,
+    image_to_b64,
+    pinned_requirements,
+)
 from dpsrgan.upscale_defaults import SERVE_MAX_PIXELS
 from tests._tiny import save_tiny_generator, smooth_image
-from tests.test_serve_parity import bad_uploads
 from tests.fixtures.services import free_port, stop_group, wait_http
+from tests.test_serve_parity import bad_uploads
 
 
 def _pixels(text: str) -> Image.Image:

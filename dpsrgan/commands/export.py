@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.calibration is not None or args.heldout is not None:
         raise DpsrganError("--calibration and --heldout only apply with --int8")
     if args.model.startswith("models:/"):
-        from dpsrgan.lifecycle.registry import apply_client_limits
+        from dpsrgan.lifecycle.client import apply_client_limits
 
         apply_client_limits()
     with _sigterm_as_interrupt():

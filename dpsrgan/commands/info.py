@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
 def summarize(path: Path) -> dict[str, Any]:
     """The checkpoint's architecture, receptive field, parameter counts and provenance."""
     from dpsrgan.checkpoint import read_generator_checkpoint
-    from dpsrgan.models.discriminator import Discriminator, srgan_discriminator_parameter_count
+    from dpsrgan.models.discriminator import (
+        Discriminator,
+        srgan_discriminator_parameter_count,
+    )
     from dpsrgan.models.generator import Generator
 
     checkpoint = read_generator_checkpoint(path)

@@ -76,8 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dpsrgan.config import MlflowParams, load_params
+    from dpsrgan.lifecycle.client import apply_client_limits, connect
     from dpsrgan.lifecycle.promotion import promote, rollback
-    from dpsrgan.lifecycle.registry import apply_client_limits, connect
 
     apply_client_limits()
     if args.rollback and (args.version or args.force or args.gate or args.absolute):

@@ -58,7 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dpsrgan.cluster.submit import SubmitRequest, find_repo_root, resolve_address, run_on_cluster
+    from dpsrgan.cluster.submit import (
+        SubmitRequest,
+        find_repo_root,
+        resolve_address,
+        run_on_cluster,
+    )
 
     command = list(args.job_command)
     if command[:1] == ["--"]:

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from dpsrgan.inference import upscale_paths
 
     if args.model.startswith("models:/"):
-        from dpsrgan.lifecycle.registry import apply_client_limits
+        from dpsrgan.lifecycle.client import apply_client_limits
 
         apply_client_limits()
     if args.max_pixels < 1:

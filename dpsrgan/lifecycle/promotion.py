@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.lifecycle.registry import CHALLENGER, CHAMPION, alias_version, registry_call
+from dpsrgan.lifecycle.client import CHALLENGER, CHAMPION, alias_version, registry_call
 from dpsrgan.provenance import commit_tag
 
 logger = logging.getLogger(__name__)

@@ -25,20 +25,7 @@ from typing import Any
 import yaml
 
 from dpsrgan.errors import DpsrganError
-from dpsrgan.lifecycle.client import (  # noqa: F401  (the client names are re-exported for callers of this module)
-    CHALLENGER,
-    CHAMPION,
-    CLIENT_LIMITS,
-    HEALTH_TIMEOUT_S,
-    REGISTRY_PREFIX,
-    alias_version,
-    apply_client_limits,
-    check_reachable,
-    connect,
-    download_registered_artifact,
-    load_registered_generator,
-    registry_call,
-)
+from dpsrgan.lifecycle.client import CHALLENGER, REGISTRY_PREFIX, connect, registry_call
 from dpsrgan.provenance import commit_tag
 
 logger = logging.getLogger(__name__)
@@ -71,18 +58,6 @@ def lineage_tags(repo: Path | str = ".", lock_path: Path | str | None = None) ->
         # MLflow tag names allow [\w\-. :/]; foreach variants are named stage@item: '@' → '-'.
         tags[f"lineage.dvc.{key.replace(':', '.').replace('@', '-')}"] = digest
     return tags
-
-
-def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested params → ``section.key`` strings, the shape MLflow params and tags take."""
-    flat: dict[str, str] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, prefix=f"{name}."))
-        else:
-            flat[name] = str(value)
-    return flat
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from dpsrgan.errors import DpsrganError
+from dpsrgan.lifecycle.client import check_reachable
 from dpsrgan.provenance import commit_tag
-from dpsrgan.lifecycle.registry import check_reachable, flatten
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,18 @@ def _client(tracking_uri: str):
 
     check_reachable(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested params → ``section.key`` strings, the shape MLflow params and tags take."""
+    flat: dict[str, str] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
 
 
 def start_stage_run(
