@@ -43,8 +43,8 @@ GATE_HIGHER_IS_BETTER = frozenset({"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "
 GATE_LOWER_IS_BETTER = frozenset({"lpips", "ms_per_image", "num_params"})
 """What the promotion gate can compare (``mlflow.gate_metrics`` / ``mlflow.gate_absolute`` keys):
 the candidate's numbers in the evaluate stage's summary (its ``gan`` section, which the register
-stage logs unprefixed) whose better direction the gate knows; the lower-is-better ones are
-:data:`dpsrgan.lifecycle.promotion.LOWER_IS_BETTER`. Left out: ``color_shift`` and
+stage logs unprefixed) whose better direction the gate knows (the promotion gate reads the
+directions from here). Left out: ``color_shift`` and
 ``gflops_per_output_mp`` (lower is better, but the gate would compare them as higher-is-better)
 and ``hf_ratio`` (best near HR's 1, no better direction)."""
 GATE_METRICS = GATE_HIGHER_IS_BETTER | GATE_LOWER_IS_BETTER

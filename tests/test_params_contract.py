@@ -18,7 +18,6 @@ import yaml
 from pydantic import BaseModel, TypeAdapter
 
 from dpsrgan.config import (
-    GATE_LOWER_IS_BETTER,
     GATE_METRICS,
     Params,
     ParamsError,
@@ -146,12 +145,11 @@ def test_an_unknown_gate_metric_error_lists_every_metric_the_gate_knows():
     assert all(name in str(caught.value) for name in GATE_METRICS)
 
 
-def test_gate_metrics_are_what_the_register_stage_logs_and_the_gate_directs():
+def test_gate_metrics_are_what_the_register_stage_logs():
     """Every name the config accepts is a number the evaluate summary has for the candidate (as
-    the register stage logs it), and the gate's lower-is-better set is the config's."""
+    the register stage logs it)."""
     from dpsrgan.evaluation.evaluator import EXTRA_METRICS
     from dpsrgan.evaluation.summary import summarize
-    from dpsrgan.lifecycle.promotion import LOWER_IS_BETTER
     from dpsrgan.lifecycle.registry import registry_metrics
     from dpsrgan.metrics import METRIC_NAMES
 
@@ -164,7 +162,6 @@ def test_gate_metrics_are_what_the_register_stage_logs_and_the_gate_directs():
     costs = {"gan": {"num_params": 1000, "gflops_per_output_mp": 1.5}}
     logged = registry_metrics(summarize(pd.DataFrame(rows), costs, "computed"))
     assert GATE_METRICS <= set(logged)
-    assert GATE_LOWER_IS_BETTER == LOWER_IS_BETTER
 
 
 def test_every_vgg19_layer_name_loads_and_the_model_uses_the_same_list():

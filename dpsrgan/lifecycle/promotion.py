@@ -6,7 +6,7 @@ evaluation metrics (logged on the run that registered it) with the current champ
 
 * each gate metric must satisfy ``improvement >= margin``, where improvement is
   ``candidate - champion`` for higher-is-better metrics and ``champion - candidate`` for the
-  lower-is-better ones in :data:`LOWER_IS_BETTER`; a negative margin is a tolerance
+  lower-is-better ones in :data:`dpsrgan.config.GATE_LOWER_IS_BETTER`; a negative margin is a tolerance
   (``psnr_y: -0.05`` accepts a candidate up to 0.05 dB worse);
 * with no champion yet, absolute thresholds decide (a minimum, or a maximum for lower-is-better).
 
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
+from dpsrgan.config import GATE_LOWER_IS_BETTER
 from dpsrgan.errors import DpsrganError
 from dpsrgan.lifecycle.client import CHALLENGER, CHAMPION, alias_version, registry_call
 from dpsrgan.provenance import commit_tag
 
 logger = logging.getLogger(__name__)
 
-LOWER_IS_BETTER = frozenset({"lpips", "ms_per_image", "num_params"})
 """Metric names (as logged by the register stage) where smaller is better."""
 
 
@@ -51,7 +51,7 @@ class GateCheck:
     def improvement(self) -> float:
         """Positive when the candidate is better than the reference, in the metric's units."""
         diff = self.candidate - self.reference
-        return -diff if self.metric in LOWER_IS_BETTER else diff
+        return -diff if self.metric in GATE_LOWER_IS_BETTER else diff
 
     @property
     def passed(self) -> bool:
@@ -60,7 +60,7 @@ class GateCheck:
     def describe(self) -> str:
         verdict = "ok  " if self.passed else "FAIL"
         if self.absolute:
-            bound = "<=" if self.metric in LOWER_IS_BETTER else ">="
+            bound = "<=" if self.metric in GATE_LOWER_IS_BETTER else ">="
             must = f"must be {bound} {self.reference:g}"
             return f"{verdict} {self.metric}: {self.candidate:.4f} (absolute: {must})"
         return (
