@@ -21,10 +21,6 @@ SETUP_COMMANDS = ("bash scripts/quickstart.sh", "bash scripts/test.sh")
 QUICKSTART_BEGIN = "<!-- quickstart-output:begin -->"
 QUICKSTART_END = "<!-- quickstart-output:end -->"
 
-# Files another change is writing at the same time: a link to one of them, or a mention of it,
-# may point at nothing until it lands. Remove an entry once its file is committed.
-PENDING_FILES = {"benchmarks/results/serving-amd-epyc-2c.md"}
-
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 # [text](target) and ![alt](target), with an optional "title" after the target.
@@ -84,8 +80,6 @@ def test_relative_links_reach_files(page):
         resolved = (page.parent / file_part).resolve()
         if resolved.exists():
             continue
-        if resolved.is_relative_to(ROOT) and _rel(resolved) in PENDING_FILES:
-            continue
         broken.append(target)
     assert not broken, f"{_rel(page)} links to missing files: {broken}"
 
@@ -99,7 +93,7 @@ def test_mentioned_benchmark_results_exist(page):
         if following and following in "<{":
             continue  # a pattern such as benchmarks/results/<machine>.{json,md}
         path = match.group().rstrip(".")
-        if not (ROOT / path).exists() and path not in PENDING_FILES:
+        if not (ROOT / path).exists():
             missing.append(path)
     assert not missing, f"{_rel(page)} names results that are not committed: {missing}"
 
