@@ -525,6 +525,24 @@ class Params(_Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _generator_trains_after_d_warmup(self) -> Params:
+        """D's warm-up must leave the generator steps to train, in the stage and in each tune trial
+        (checked where the step count is known from params: ``gan.steps_per_epoch`` set)."""
+        per_epoch, warmup = self.gan.steps_per_epoch, self.gan.d_warmup_steps
+        if per_epoch is None or warmup == 0:
+            return self
+        runs = {"gan.epochs": self.gan.epochs}
+        if self.tune.enabled:
+            runs["tune.epochs"] = self.tune.epochs
+        for key, epochs in runs.items():
+            if epochs * per_epoch <= warmup:
+                raise ValueError(
+                    f"gan.d_warmup_steps={warmup} leaves the generator no step in {key}={epochs} × "
+                    f"gan.steps_per_epoch={per_epoch}; lower gan.d_warmup_steps or raise {key}"
+                )
+        return self
+
 
 def _describe(error: ValidationError, source: str) -> str:
     """First validation problem as ``source: key.path: message (got value)``; a cross-field

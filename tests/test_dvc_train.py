@@ -26,7 +26,8 @@ TINY = {
     "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
     "loss": {"vgg_weights": "random", "vgg_layer": "relu2_2"},
     "pretrain": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "lr": 1e-3},
-    "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4},  # precision: auto (bf16 on bf16 CPUs)
+    # one D-only step, then one full step (precision: auto, bf16 on bf16 CPUs)
+    "gan": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "d_warmup_steps": 1},
     "tune": {"num_samples": 1, "epochs": 1, "max_concurrent_trials": 1},
     "mlflow": {"experiment": "dvc-train-test"},
 }

@@ -111,6 +111,7 @@ def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path, 
             {
                 "ray": {"num_workers": 1, "cpus_per_worker": 0.5},
                 "evaluate": {"batch_size": 2, "grid_images": 2},
+                "mlflow": {"experiment": "evaluate-test"},
             }
         )
     )
@@ -152,7 +153,7 @@ def test_evaluate_stage_through_ray_data_matches_the_local_path(data, tmp_path, 
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("dpsrgan").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("evaluate-test").experiment_id])
     parent = next(run for run in runs if run.info.run_name == "evaluate")
     children = {run.data.tags["arm"]: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert set(children) == {"bicubic", "pretrained", "dpsrgan"}

@@ -99,6 +99,9 @@ BAD = {
     "remote folder that is no zip": ({"data.uri": "s3://bucket/photos"}, "data.uri=s3://bucket/photos", ".zip"),
     "not an MD5": ({"data.md5": {"img_align_celeba.zip": "00d2c5bc"}}, "data.md5", "32 hex digits"),
     "HR size off the LR grid": ({"data.hr_size": 130}, "data.hr_size=130", "multiple of degrade.scale"),
+    "D warm-up as long as the GAN stage": ({"gan.d_warmup_steps": 100}, "gan.d_warmup_steps=100", "lower gan.d_warmup_steps"),
+    "D warm-up as long as a tune trial": (
+        {"tune.epochs": 1}, "gan.d_warmup_steps=25", "raise tune.epochs"),
     "empty split cap": ({"data.max_images": {"train": 0}}, "data.max_images.train", "greater than 0"),
     "data endpoint without scheme": ({"data.s3_endpoint_url": "127.0.0.1:9000"}, "data.s3_endpoint_url", "http://"),
     "infinite learning rate": ({"pretrain.lr": math.inf}, "pretrain.lr", "finite"),

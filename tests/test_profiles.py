@@ -84,7 +84,7 @@ def test_celeba_recipe_end_to_end_from_s3(tmp_path, s3_server):
         "loss.vgg_weights": f"s3://mirror/weights/{vgg.name}",
         "model.channels": 8, "model.num_blocks": 2, "model.d_channels": 8,
         "pretrain.epochs": 1, "pretrain.steps_per_epoch": 2, "pretrain.batch_size": 2,
-        "gan.epochs": 1, "gan.steps_per_epoch": 2, "gan.batch_size": 2,
+        "gan.epochs": 1, "gan.steps_per_epoch": 2, "gan.batch_size": 2, "gan.d_warmup_steps": 1,
         "pretrain.precision": "fp32", "gan.precision": "fp32",
         "ray.use_gpu": "false", "ray.num_workers": 1, "ray.cpus_per_worker": 0.5,
         "ray.storage_path": str(tmp_path / "ray"),
