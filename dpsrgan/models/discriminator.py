@@ -20,8 +20,9 @@ detail over bicubic, ``RESIDUAL_GAIN · (candidate − LR↑)``, beside LR↑: a
 recoding of the paper's (candidate, LR↑) pair, so D judges exactly the same conditional
 information, but what tells an MSE-trained SR image from HR — the missing high frequencies — is
 no longer a ±1 % ripple on the image's own values. Measured with D alone against the quickstart's
-frozen pretrained generator (benchmarks/gan.py's notes): mean D(real) − D(fake) 0.10–0.16 after
-50 steps instead of 0.00, and 0.41 instead of 0.16 after 300; ``False`` is the paper's input.
+frozen pretrained generator (benchmarks/results/gan-*, batches of 8, real and fake in one batch):
+mean D(real) − D(fake) 0.13 over the first 25 steps and 0.54 over steps 101–125, against 0.02 and
+0.18 with the paper's input; ``False`` is the paper's input.
 
 ``spectral_norm=True`` wraps every conv in spectral normalisation (Miyato et al., 2018; the
 stabilisation the paper names as future work) and drops BN, as Miyato et al. do: batch
