@@ -26,8 +26,8 @@ the **valid** split (what tune sees): PSNR-Y gain over bicubic, HF energy (Lapla
 luma relative to HR) and the worst image's colour shift. The last point of each setting is its
 (PSNR-Y gain, HF energy) point on the frontier.
 
-Writes ``<out>/gan.json`` (everything), ``<out>/curves.csv`` and ``<out>/gan.png`` (curves and
-the frontier). Nothing here is timed beyond seconds per step, for the record.
+Writes ``<out>/gan.json`` (everything), ``<out>/curves.csv``, ``<out>/summary.md`` (the key
+figures) and ``<out>/gan.png`` (curves and the frontier). Nothing here is timed beyond seconds per step, for the record.
 """
 
 from __future__ import annotations
@@ -292,7 +292,38 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     (out / "curves.csv.tmp").replace(out / "curves.csv")
+    (out / "summary.md.tmp").write_text(summary(result))
+    (out / "summary.md.tmp").replace(out / "summary.md")
     plot(result, out / "gan.png")
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The key figures as markdown: each setting's last point beside the pretrained G, and D alone."""
+    machine = result["machine"]
+    lines = [f"# {result['title']}", "",
+             f"{machine['cpu']}, {machine['cpus']} CPUs ({', '.join(machine['flags']) or 'no avx512/amx'}), "
+             f"torch {machine['torch']}. Held-out photographs; EMA generator; colour shift of the worst image "
+             "(0–255); D gap = mean D(real) − D(fake) over the last eval window of D's own batches.", "",
+             "| setting | split | PSNR-Y gain (dB) | HF energy (× pretrained) | worst colour shift | D gap |",
+             "|---|---|---|---|---|---|"]
+    for name, curve in result["settings"].items():
+        start, last = curve[0], curve[-1]
+        if name == next(iter(result["settings"])):
+            for split in ("test", "valid"):
+                lines.append(f"| pretrained G | {split} | {start[f'{split}/ema/gain_db']:+.3f} | "
+                             f"{start[f'{split}/ema/hf_ratio']:.4f} (1.00×) | {start[f'{split}/ema/color_shift_max']:.2f} | – |")
+        for split in ("test", "valid"):
+            hf, hf0 = last[f"{split}/ema/hf_ratio"], start[f"{split}/ema/hf_ratio"]
+            lines.append(f"| {name}, {last['step']} steps | {split} | {last[f'{split}/ema/gain_db']:+.3f} | "
+                         f"{hf:.4f} ({hf / hf0:.2f}×) | {last[f'{split}/ema/color_shift_max']:.2f} | "
+                         f"{last['d_real'] - last['d_fake']:.2f} |")
+    if result["discriminator"]:
+        lines += ["", "D alone against the frozen pretrained G, mean D(real) − D(fake) on its own batches:", "",
+                  "| variant | " + " | ".join(f"step {p['step']}" for p in next(iter(result["discriminator"].values()))) + " |",
+                  "|---|" + "---|" * len(next(iter(result["discriminator"].values())))]
+        for variant, curve in result["discriminator"].items():
+            lines.append(f"| {variant} | " + " | ".join(f"{p['d_gap']:.3f}" for p in curve) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def parse_settings(text: str) -> list[Setting]:

@@ -166,7 +166,7 @@ def test_dvc_repro_builds_the_baseline_arms_and_the_comparison_table(trained):
     lines = [line.strip("| ").split(" | ") for line in table.splitlines() if line.startswith("| ")]
     _, rows = lines[0], {cells[0]: dict(zip(lines[0], cells, strict=True)) for cells in lines[1:]}
     assert list(rows) == ["Bicubic", "SRResNet", "SRGAN", "Pretrained G (pixel loss)", "DPSRGAN"]
-    measured = ["PSNR-Y", "SSIM-Y", "PSNR-RGB", "SSIM-RGB", "HF energy", "Colour shift", "ms/image"]
+    measured = ["PSNR-Y", "SSIM-Y", "PSNR-RGB", "SSIM-RGB", "HF energy", "Colour shift mean / worst", "ms/image"]
     for name, row in rows.items():  # every measured cell of every row is a number
         expected = measured + ([] if name == "Bicubic" else ["vs bicubic", "G params", "GFLOPs/MP"])
         expected += ["D params"] if name in ("SRGAN", "DPSRGAN") else []

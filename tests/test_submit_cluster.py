@@ -195,7 +195,7 @@ def test_unreachable_job_server_is_a_one_line_error(tmp_path):
 # ----------------------------------------------------------------------------- on the cluster
 
 # The real pipeline, shrunk: one photo per split, a generator with 8 channels and 2 blocks, one
-# epoch of two steps, two tune trials. 0.6 CPU per worker on 1-CPU nodes places exactly one
+# epoch of two steps (the GAN stage's first is D's warm-up), two tune trials. 0.6 CPU per worker on 1-CPU nodes places exactly one
 # worker on each node. The head must still fit a read (0.1) beside whatever lands there: a
 # worker (0.6) and a tune trial's driver (0.3).
 TINY_STEPS = {"epochs": 1, "batch_size": 2, "steps_per_epoch": 2, "precision": "fp32"}
@@ -203,7 +203,7 @@ TINY_PIPELINE = {
     "model": {"channels": 8, "num_blocks": 2, "d_channels": 8},
     "loss": {"vgg_weights": "random", "vgg_layer": "relu2_2"},
     "pretrain": TINY_STEPS,
-    "gan": TINY_STEPS,
+    "gan": {**TINY_STEPS, "d_warmup_steps": 1},  # one D-only step, then one full GAN step
     "tune": {"num_samples": 2, "epochs": 1, "cpus_per_trial": 0.3, "max_concurrent_trials": 1},
     "ray": {"num_workers": 2, "cpus_per_worker": 0.6, "cpus_per_data_task": 0.1, "max_failures": 0},
     "mlflow": {"experiment": "cluster-pipeline"},
