@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -80,6 +81,10 @@ def _endpoint_url(value: str | None) -> str | None:
     return value
 
 
+EndpointUrl = Annotated[str | None, AfterValidator(_endpoint_url)]
+"""An optional S3-compatible endpoint param (``data.s3_endpoint_url``, ``ray.s3_endpoint_url``)."""
+
+
 def _ordered_range(value: tuple[float, float], low_bound: float, high_bound: float | None, example: str) -> tuple:
     """A ``[low, high]`` range within ``[low_bound, high_bound]`` (None: no upper bound)."""
     low, high = value
@@ -99,7 +104,7 @@ class DataParams(_Section):
     ``bundled`` (photographs that ship with scikit-image, matplotlib and scikit-learn: the
     offline quickstart) | ``skimage`` (scikit-image's colour photographs only). Never empty: an
     empty path is the working directory, which the download stage would copy whole."""
-    s3_endpoint_url: str | None = None
+    s3_endpoint_url: EndpointUrl = None
     """S3-compatible endpoint (MinIO, Ceph, moto) for ``s3://`` URIs; None means AWS."""
     md5: dict[str, str] = Field(default_factory=lambda: dict(CELEBA_MD5))
     """Expected MD5 (32 hex digits) per downloaded file name; override per file for re-packed mirrors."""
@@ -131,11 +136,6 @@ class DataParams(_Section):
     @classmethod
     def _uri_given(cls, value: str) -> str:
         return _not_blank(value, "bundled, gdrive, s3://bucket/prefix or a local directory")
-
-    @field_validator("s3_endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        return _endpoint_url(value)
 
     @field_validator("md5")
     @classmethod
@@ -354,7 +354,7 @@ class RayParams(_Section):
     gpus_per_worker: float = Field(1.0, ge=0)
     storage_path: str = "outputs/ray"
     """Ray Train storage: a local directory (relative to the repo) or ``s3://…``."""
-    s3_endpoint_url: str | None = None
+    s3_endpoint_url: EndpointUrl = None
     """S3-compatible endpoint for an ``s3://`` storage_path (http(s)://host:port); None means AWS."""
     max_failures: int = Field(2, ge=0)
     """Worker-group restarts (from the last checkpoint) before the run fails."""
@@ -366,11 +366,6 @@ class RayParams(_Section):
     @classmethod
     def _storage_given(cls, value: str) -> str:
         return _not_blank(value, "outputs/ray or s3://bucket/prefix")
-
-    @field_validator("s3_endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        return _endpoint_url(value)
 
     @model_validator(mode="after")
     def _gpu_workers_get_gpus(self) -> RayParams:
