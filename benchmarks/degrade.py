@@ -48,7 +48,7 @@ from dpsrgan.config import DataParams, DegradeParams
 from dpsrgan.data.pairs import centre_crop, resize_uint8
 from dpsrgan.data.prepare import prepare
 from dpsrgan.data.raw import download
-from dpsrgan.degradation import DegradationConfig, bicubic_downscale, degrade
+from dpsrgan.degradation import bicubic_downscale, degrade
 from dpsrgan.storage.checksum import md5_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def per_image_ms(images: int) -> dict[str, float]:
     which fills the resize weight cache)."""
     jpegs = list(celeba_like_jpegs(images))
     hrs = [face_hr(jpeg) for jpeg in jpegs]
-    real_world = DegradationConfig(real_world=True)
+    real_world = DegradeParams(real_world=True)
     parts = {
         "bicubic_128_to_32": (lambda hr: bicubic_downscale(hr, 4), hrs),
         "decode_crop_hr_lr": (lambda jpeg: bicubic_downscale(face_hr(jpeg), 4), jpegs),

@@ -5,13 +5,17 @@ Run (after ``dvc repro pretrain``; about an hour on a 2-core AVX2 CPU in fp32)::
     python -m benchmarks.gan [--data data/processed] [--pretrained models/pretrain/generator.pt] \
         [--steps 100] [--settings 0:10,0.01:10,0.03:10,0.1:10] [--out benchmarks/results/gan-<machine>]
 
-Two sections, both on the degrade stage's splits of the params' data and the params' ``gan.*``,
+Three sections, all on the degrade stage's splits of the params' data and the params' ``gan.*``,
 ``loss.*`` and ``model.*`` (only what a setting names differs):
 
 **discriminator** — why the stage's D learns: a D trained alone against the *frozen* pretrained
 generator on the same random crops, its mean D(real) − D(fake) on its own batches per step, for
 real and fake in two passes (the old step) or in one batch (the step now), and with the paper's
 input or ours (``model.d_residual_input``).
+
+**batchnorm** — G's BatchNorm statistics over the same batches with G's learning rate 0, in
+train mode (re-estimated from each batch) and as the stage keeps them (eval mode): how far the
+running statistics move and what that does to the test photographs' colour.
 
 **settings** — from the pretrained generator, :func:`dpsrgan.training.steps.gan_step` for
 ``--steps`` steps (the stage's ``gan.epochs × gan.steps_per_epoch`` by default) at each
@@ -166,6 +170,33 @@ def discriminator_alone(
     return curve
 
 
+# --- the batchnorm section -----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def batch_norm_drift(pretrained_path: Path, batches: list, held_out: HeldOut, scale: int,
+                     frozen: bool) -> dict[str, float]:
+    """What G's BatchNorm statistics do over the GAN stage's batches with every weight fixed (G's
+    learning rate 0): train mode re-estimates them from each batch (momentum 0.1), eval mode — the
+    stage's :func:`freeze_batch_norm_statistics` — keeps pretraining's. Relative change of the
+    running statistics, and the held-out photographs before and after."""
+    generator = load_generator(pretrained_path)
+    before = {name: buffer.clone() for name, buffer in generator.named_buffers() if "running_" in name}
+    start = held_out.measure(generator.eval(), scale)
+    generator = freeze_batch_norm_statistics(generator) if frozen else generator.train()
+    for lr, _ in batches:
+        generator(lr)
+    changes = [((buffer - before[name]).norm() / before[name].norm().clamp_min(1e-12)).item()
+               for name, buffer in generator.named_buffers() if name in before]
+    end = held_out.measure(generator.eval(), scale)
+    result = {"steps": len(batches), "stat_change_mean": float(np.mean(changes)), "stat_change_max": float(max(changes)),
+              **{f"before/{k}": v for k, v in start.items()}, **{f"after/{k}": v for k, v in end.items()}}
+    logger.info("batchnorm %s: statistics moved %.1f %% (max %.1f %%), worst colour %.2f -> %.2f",
+                "frozen" if frozen else "train-mode", 100 * result["stat_change_mean"],
+                100 * result["stat_change_max"], start["color_shift_max"], end["color_shift_max"])
+    return result
+
+
 # --- the settings section ------------------------------------------------------------------------------
 
 
@@ -301,9 +332,9 @@ def summary(result: dict[str, Any]) -> str:
     """The key figures as markdown: each setting's last point beside the pretrained G, and D alone."""
     machine = result["machine"]
     lines = [f"# {result['title']}", "",
-             f"{machine['cpu']}, {machine['cpus']} CPUs ({', '.join(machine['flags']) or 'no avx512/amx'}), "
-             f"torch {machine['torch']}. Held-out photographs; EMA generator; colour shift of the worst image "
-             "(0–255); D gap = mean D(real) − D(fake) over the last eval window of D's own batches.", "",
+             (f"{machine['cpu']}, {machine['cpus']} CPUs ({', '.join(machine['flags']) or 'no avx512/amx'}), "
+              f"torch {machine['torch']}. Held-out photographs; EMA generator; colour shift of the worst image "
+              "(0–255); D gap = mean D(real) − D(fake) over the last eval window of D's own batches."), "",
              "| setting | split | PSNR-Y gain (dB) | HF energy (× pretrained) | worst colour shift | D gap |",
              "|---|---|---|---|---|---|"]
     for name, curve in result["settings"].items():
@@ -317,6 +348,14 @@ def summary(result: dict[str, Any]) -> str:
             lines.append(f"| {name}, {last['step']} steps | {split} | {last[f'{split}/ema/gain_db']:+.3f} | "
                          f"{hf:.4f} ({hf / hf0:.2f}×) | {last[f'{split}/ema/color_shift_max']:.2f} | "
                          f"{last['d_real'] - last['d_fake']:.2f} |")
+    if result.get("batchnorm"):
+        lines += ["", "G's BatchNorm statistics with G's weights fixed, test photographs:", "",
+                  "| BatchNorm | steps | statistics moved, mean / max | PSNR-Y gain before → after | worst colour before → after |",
+                  "|---|---|---|---|---|"]
+        for mode, row in result["batchnorm"].items():
+            lines.append(f"| {mode} | {row['steps']} | {100 * row['stat_change_mean']:.1f} % / {100 * row['stat_change_max']:.1f} % | "
+                         f"{row['before/gain_db']:+.3f} → {row['after/gain_db']:+.3f} | "
+                         f"{row['before/color_shift_max']:.2f} → {row['after/color_shift_max']:.2f} |")
     if result["discriminator"]:
         lines += ["", "D alone against the frozen pretrained G, mean D(real) − D(fake) on its own batches:", "",
                   "| variant | " + " | ".join(f"step {p['step']}" for p in next(iter(result["discriminator"].values()))) + " |",
@@ -342,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="default: gan.epochs × gan.steps_per_epoch")
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--settings", default="0:10,0.01:10,0.03:10,0.1:10")
-    parser.add_argument("--sections", default="discriminator,settings")
+    parser.add_argument("--sections", default="discriminator,batchnorm,settings")
     parser.add_argument("--d-steps", type=int, default=200, help="steps of the discriminator section")
     parser.add_argument("--override", action="append", default=[], help="gan.KEY=VALUE (e.g. gan.lr_d=2e-4)")
     parser.add_argument("--out", type=Path, default=None)
@@ -356,15 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or gan.epochs * (gan.steps_per_epoch or 0) or 100
     result: dict[str, Any] = {"machine": machine_info(), "argv": vars(args) | {"params": str(args.params)},
                               "gan": gan.model_dump(mode="json"), "loss": params.loss.model_dump(mode="json"),
-                              "discriminator": {}, "settings": {}}
+                              "discriminator": {}, "batchnorm": {}, "settings": {}}
     result["argv"] = {key: str(value) for key, value in result["argv"].items()}
     if "discriminator" in args.sections:
         pretrained = load_generator(args.pretrained).eval()
         batches = sampler.batches(args.d_steps)
         for variant in ("two-passes/paper", "one-batch/paper", "one-batch/residual"):
             result["discriminator"][variant] = discriminator_alone(variant, params, pretrained, batches, gan.lr_d)
+    held_out = [HeldOut.read(args.data / split, scale) for split in ("test", "valid")]
+    if "batchnorm" in args.sections:
+        batches = sampler.batches(steps)
+        result["batchnorm"] = {mode: batch_norm_drift(args.pretrained, batches, held_out[0], scale, mode == "frozen")
+                               for mode in ("train-mode", "frozen")}
     if "settings" in args.sections:
-        held_out = [HeldOut.read(args.data / split, scale) for split in ("test", "valid")]
         batches = sampler.batches(steps)
         for setting in parse_settings(args.settings):
             curve = run_setting(setting, params, args.pretrained, batches, held_out, args.eval_every)

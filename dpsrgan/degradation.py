@@ -12,7 +12,7 @@ images MATLAB rounds to uint8 after each axis; :func:`imresize_uint8` (and so
 :func:`bicubic_downscale`) does the same and reproduces MATLAB's uint8 output bit for bit (tests/test_degradation.py checks MATLAB's
 published numbers).
 
-The optional real-world branch (``DegradationConfig.real_world``; the paper's named future work)
+The optional real-world branch (``degrade.real_world`` in params.yaml; the paper's named future work)
 blurs HR with a random Gaussian, downscales, adds Gaussian noise and JPEG-compresses, each
 strength drawn from a range with a per-image seed so a dataset rebuild is byte-identical.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -189,44 +188,6 @@ def _check_hr(hr: np.ndarray, scale: int) -> None:
         )
 
 
-@dataclass(frozen=True)
-class DegradationConfig:
-    """How HR becomes LR. Defaults: plain MATLAB bicubic ×4 (the paper's setting).
-
-    With ``real_world`` the HR image is blurred with a Gaussian of std ``blur_sigma`` (HR pixels),
-    downscaled, given Gaussian noise of std ``noise_sigma`` (0–255 units) and JPEG-encoded at
-    ``jpeg_quality``; each value is drawn uniformly from its ``(low, high)`` range per image.
-    """
-
-    scale: int = 4
-    real_world: bool = False
-    blur_sigma: tuple[float, float] = (0.2, 1.5)
-    noise_sigma: tuple[float, float] = (0.0, 5.0)
-    jpeg_quality: tuple[int, int] = (60, 95)
-
-    def __post_init__(self) -> None:
-        if self.scale < 1:
-            raise DpsrganError(f"degrade.scale must be a positive integer (e.g. 4), got {self.scale}")
-        for name in ("blur_sigma", "noise_sigma", "jpeg_quality"):
-            low, high = getattr(self, name)
-            if not 0 <= low <= high:
-                raise DpsrganError(f"degrade.{name} must be [low, high] with 0 <= low <= high, got {[low, high]}")
-        low, high = self.jpeg_quality
-        if not 1 <= low <= high <= 100:
-            raise DpsrganError(f"degrade.jpeg_quality must lie within [1, 100], got {[low, high]}")
-
-    @classmethod
-    def from_params(cls, p: DegradeParams) -> DegradationConfig:
-        """The ``degrade`` section of params.yaml (its ``seed`` is the data stage's business)."""
-        return cls(
-            scale=p.scale,
-            real_world=p.real_world,
-            blur_sigma=tuple(p.blur_sigma),
-            noise_sigma=tuple(p.noise_sigma),
-            jpeg_quality=tuple(p.jpeg_quality),
-        )
-
-
 def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur of an HW/HWC float image, radius ceil(3 sigma).
 
@@ -254,7 +215,7 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
         return np.asarray(decoded)
 
 
-def degrade(hr: np.ndarray, config: DegradationConfig, seed: int) -> np.ndarray:
+def degrade(hr: np.ndarray, config: DegradeParams, seed: int) -> np.ndarray:
     """uint8 HR (HWC or HW, sides divisible by ``config.scale``) → uint8 LR.
 
     Plain mode is :func:`bicubic_downscale` and ignores ``seed``. Real-world mode draws blur,

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import ValidationError
 
 from dpsrgan.config import DegradeParams
-from dpsrgan.degradation import DegradationConfig, bicubic_downscale, degrade, imresize, imresize_uint8
+from dpsrgan.degradation import bicubic_downscale, degrade, imresize, imresize_uint8
 from dpsrgan.errors import DpsrganError
 
 # MATLAB reference results quoted in the GNU Octave image package's imresize.m (the 2022 rewrite
@@ -202,7 +202,7 @@ def face() -> np.ndarray:
 
 
 def test_plain_degradation_is_the_default_and_ignores_the_seed(face):
-    config = DegradationConfig()
+    config = DegradeParams()
     assert not config.real_world and config.scale == 4
     lr = degrade(face, config, seed=1)
     np.testing.assert_array_equal(lr, bicubic_downscale(face, 4))
@@ -210,7 +210,7 @@ def test_plain_degradation_is_the_default_and_ignores_the_seed(face):
 
 
 def test_real_world_degradation_is_deterministic_per_seed_and_differs_from_bicubic(face):
-    config = DegradationConfig(real_world=True)
+    config = DegradeParams(real_world=True)
     first = degrade(face, config, seed=123)
     assert first.dtype == np.uint8 and first.shape == (32, 32, 3)
     assert first.tobytes() == degrade(face, config, seed=123).tobytes()
@@ -221,7 +221,7 @@ def test_real_world_degradation_is_deterministic_per_seed_and_differs_from_bicub
 
 def test_real_world_with_null_strengths_is_bicubic_up_to_jpeg(face):
     gray = np.asarray(Image.fromarray(face).convert("L"))
-    config = DegradationConfig(real_world=True, blur_sigma=(0, 0), noise_sigma=(0, 0), jpeg_quality=(100, 100))
+    config = DegradeParams(real_world=True, blur_sigma=(0, 0), noise_sigma=(0, 0), jpeg_quality=(100, 100))
     lr = degrade(gray, config, seed=5)
     assert lr.shape == (32, 32)
     assert np.abs(lr.astype(int) - bicubic_downscale(gray, 4)).max() <= 2
@@ -231,7 +231,7 @@ def test_real_world_blur_is_a_gaussian_applied_before_downscaling(face):
     from scipy.ndimage import gaussian_filter
 
     gray = np.asarray(Image.fromarray(face).convert("L"))
-    config = DegradationConfig(real_world=True, blur_sigma=(1.2, 1.2), noise_sigma=(0, 0), jpeg_quality=(100, 100))
+    config = DegradeParams(real_world=True, blur_sigma=(1.2, 1.2), noise_sigma=(0, 0), jpeg_quality=(100, 100))
     # scipy's "reflect" is the same half-sample symmetric border; truncate at radius ceil(3 sigma) = 4.
     blurred = gaussian_filter(gray.astype(np.float64), 1.2, mode="reflect", truncate=4 / 1.2)
     expected = np.floor(np.clip(imresize(blurred, 0.25), 0, 255) + 0.5)
@@ -240,14 +240,10 @@ def test_real_world_blur_is_a_gaussian_applied_before_downscaling(face):
     assert np.abs(lr.astype(int) - bicubic_downscale(gray, 4)).max() > 5  # the blur did something
 
 
-def test_config_from_params_and_validation():
-    assert DegradationConfig.from_params(DegradeParams()) == DegradationConfig()
+def test_degradation_reads_the_params_section_and_its_checks_are_the_params_checks(face):
     params = DegradeParams(scale=2, real_world=True, blur_sigma=(0.5, 1.0), noise_sigma=(1, 2), jpeg_quality=(70, 80))
-    config = DegradationConfig.from_params(params)
-    assert (config.scale, config.real_world, config.jpeg_quality) == (2, True, (70, 80))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        config.scale = 4  # type: ignore[misc]
-    with pytest.raises(DpsrganError, match="degrade.noise_sigma"):
-        DegradationConfig(noise_sigma=(5.0, 1.0))
-    with pytest.raises(DpsrganError, match="degrade.jpeg_quality"):
-        DegradationConfig(jpeg_quality=(60, 101))
+    assert degrade(face, params, seed=3).shape == (64, 64, 3)
+    with pytest.raises(ValidationError, match="noise_sigma"):
+        DegradeParams(noise_sigma=(5.0, 1.0))
+    with pytest.raises(ValidationError, match="jpeg_quality"):
+        DegradeParams(jpeg_quality=(60, 101))

@@ -21,9 +21,10 @@ from typing import Literal
 
 import numpy as np
 
+from dpsrgan.config import DegradeParams
 from dpsrgan.data.images import load_rgb
 from dpsrgan.data.shards import Row, Split, encode_png
-from dpsrgan.degradation import DegradationConfig, degrade, imresize_uint8
+from dpsrgan.degradation import degrade, imresize_uint8
 
 Geometry = Literal["face", "patches", "whole"]
 
@@ -46,7 +47,7 @@ class PairSettings:
     patch_stride: int
     eval_max_side: int
     max_image_pixels: int
-    degradation: DegradationConfig
+    degradation: DegradeParams
     seed: int
 
 

@@ -26,12 +26,11 @@ from tqdm import tqdm
 
 from dpsrgan.config import DataParams, DegradeParams
 from dpsrgan.data import celeba, folder
-from dpsrgan.data.raw import FOLDER_IMAGES, source_kind
 from dpsrgan.data.images import RejectedImage, configure_pillow
 from dpsrgan.data.pairs import PairSettings, Task, make_rows
 from dpsrgan.data.parallel import process_map, ray_map_batches
+from dpsrgan.data.raw import FOLDER_IMAGES, source_kind
 from dpsrgan.data.shards import MANIFEST, SPLITS, Row, ShardWriter, Split
-from dpsrgan.degradation import DegradationConfig
 from dpsrgan.errors import DpsrganError
 from dpsrgan.storage.checksum import sha256_file
 
@@ -116,11 +115,10 @@ def prepare(
     cpus_per_read: float = 0.5,
 ) -> dict[str, Any]:
     """Build ``out_dir`` (shards per split + ``manifest.json``) from ``raw_dir``; return the manifest."""
-    config = DegradationConfig.from_params(degrade)
-    if data.hr_size % config.scale:
-        raise DpsrganError(f"data.hr_size={data.hr_size} must be divisible by degrade.scale={config.scale} (e.g. 128)")
+    if data.hr_size % degrade.scale:
+        raise DpsrganError(f"data.hr_size={data.hr_size} must be divisible by degrade.scale={degrade.scale} (e.g. 128)")
     settings = PairSettings(
-        data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, config, degrade.seed
+        data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, degrade, degrade.seed
     )
     # Absolute paths: Ray tasks (and pool workers) may run with another working directory.
     raw_dir = Path(raw_dir).resolve()
@@ -134,9 +132,9 @@ def prepare(
         manifest = {
             "format": "dpsrgan-processed/1",
             "schema": {"id": "string", "hr": "png", "lr": "png", "height": "int32", "width": "int32"},
-            "scale": config.scale,
+            "scale": degrade.scale,
             "inputs": len(tasks),
-            "splits": collector.finish(config.scale),
+            "splits": collector.finish(degrade.scale),
             "rejected": collector.rejected,
             "rejected_fraction": round(len(collector.rejected) / len(tasks), 6),
             "params": {"data": data.model_dump(mode="json", include=set(DATA_KEYS)), "degrade": degrade.model_dump(mode="json")},
