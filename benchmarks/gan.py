@@ -295,9 +295,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
             axis.set(title=title, xlabel="GAN steps")
         last = curve[-1]
         axes[1, 2].scatter(last["test/ema/gain_db"], last["test/ema/hf_ratio"], label=name)
-    start = result["settings"][next(iter(result["settings"]))][0]
-    axes[1, 2].scatter(start["test/ema/gain_db"], start["test/ema/hf_ratio"], marker="*", s=150,
-                       color="black", label="pretrained G")
+    if result["settings"]:
+        start = next(iter(result["settings"].values()))[0]
+        axes[1, 2].scatter(start["test/ema/gain_db"], start["test/ema/hf_ratio"], marker="*", s=150,
+                           color="black", label="pretrained G")
     axes[1, 2].set(title="frontier after the last step (test, EMA)", xlabel="PSNR-Y gain (dB)", ylabel="HF energy")
     axes[1, 1].axhline(1.0, color="red", lw=0.8, ls="--")
     for axis in axes.flat:
