@@ -31,13 +31,15 @@ luma relative to HR) and the worst image's colour shift. The last point of each 
 (PSNR-Y gain, HF energy) point on the frontier.
 
 Writes ``<out>/gan.json`` (everything), ``<out>/curves.csv``, ``<out>/summary.md`` (the key
-figures) and ``<out>/gan.png`` (curves and the frontier). Nothing here is timed beyond seconds per step, for the record.
+figures) and ``<out>/gan.png`` (curves and the frontier). Nothing here is timed beyond seconds
+per step, for the record.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import time
@@ -50,6 +52,7 @@ import torch
 import yaml
 
 from benchmarks.common import machine_info, machine_slug
+from dpsrgan.atomic_io import atomic_file, write_text_atomic
 from dpsrgan.checkpoint import load_generator
 from dpsrgan.config import Params, load_params, parse_params
 from dpsrgan.data.shards import read_split
@@ -306,26 +309,21 @@ def plot(result: dict[str, Any], path: Path) -> None:
         axis.legend(fontsize="x-small")
     fig.suptitle(result["title"], fontsize=9)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_file(path) as file:
+        fig.savefig(file, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "gan.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(out / "gan.json")
+    write_text_atomic(out / "gan.json", json.dumps(result, indent=1) + "\n")
     rows = [{"setting": name, **point} for name, curve in result["settings"].items() for point in curve]
     fields = sorted({key for row in rows for key in row}, key=lambda k: (k != "setting", k != "step", k))
-    with open(out / "curves.csv.tmp", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "curves.csv.tmp").replace(out / "curves.csv")
-    (out / "summary.md.tmp").write_text(summary(result))
-    (out / "summary.md.tmp").replace(out / "summary.md")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "curves.csv", table.getvalue())
+    write_text_atomic(out / "summary.md", summary(result))
     plot(result, out / "gan.png")
 
 
@@ -338,12 +336,13 @@ def summary(result: dict[str, Any]) -> str:
               "(0–255); D gap = mean D(real) − D(fake) over the last eval window of D's own batches."), "",
              "| setting | split | PSNR-Y gain (dB) | HF energy (× pretrained) | worst colour shift | D gap |",
              "|---|---|---|---|---|---|"]
-    for name, curve in result["settings"].items():
-        start, last = curve[0], curve[-1]
-        if name == next(iter(result["settings"])):
-            for split in ("test", "valid"):
-                lines.append(f"| pretrained G | {split} | {start[f'{split}/ema/gain_db']:+.3f} | "
-                             f"{start[f'{split}/ema/hf_ratio']:.4f} (1.00×) | {start[f'{split}/ema/color_shift_max']:.2f} | – |")
+    curves = result["settings"]
+    start = next(iter(curves.values()))[0] if curves else None  # every setting starts from the same G
+    for split in ("test", "valid") if start else ():
+        lines.append(f"| pretrained G | {split} | {start[f'{split}/ema/gain_db']:+.3f} | "
+                     f"{start[f'{split}/ema/hf_ratio']:.4f} (1.00×) | {start[f'{split}/ema/color_shift_max']:.2f} | – |")
+    for name, curve in curves.items():
+        last = curve[-1]
         for split in ("test", "valid"):
             hf, hf0 = last[f"{split}/ema/hf_ratio"], start[f"{split}/ema/hf_ratio"]
             lines.append(f"| {name}, {last['step']} steps | {split} | {last[f'{split}/ema/gain_db']:+.3f} | "
@@ -403,13 +402,13 @@ def main(argv: list[str] | None = None) -> int:
         batches = sampler.batches(args.d_steps)
         for variant in ("two-passes/paper", "one-batch/paper", "one-batch/residual"):
             result["discriminator"][variant] = discriminator_alone(variant, params, pretrained, batches, gan.lr_d)
-    held_out = [HeldOut.read(args.data / split, scale) for split in ("test", "valid")]
+    if "batchnorm" in args.sections or "settings" in args.sections:
+        held_out = [HeldOut.read(args.data / split, scale) for split in ("test", "valid")]
+        batches = sampler.batches(steps)  # the same crops for the BatchNorm drift and every setting
     if "batchnorm" in args.sections:
-        batches = sampler.batches(steps)
         result["batchnorm"] = {mode: batch_norm_drift(args.pretrained, batches, held_out[0], scale, mode == "frozen")
                                for mode in ("train-mode", "frozen")}
     if "settings" in args.sections:
-        batches = sampler.batches(steps)
         for setting in parse_settings(args.settings):
             curve = run_setting(setting, params, args.pretrained, batches, held_out, args.eval_every)
             result["settings"][setting.name] = curve

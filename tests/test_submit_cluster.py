@@ -195,8 +195,8 @@ def test_unreachable_job_server_is_a_one_line_error(tmp_path):
 # ----------------------------------------------------------------------------- on the cluster
 
 # The real pipeline, shrunk: one photo per split, a generator with 8 channels and 2 blocks, one
-# epoch of two steps (the GAN stage's first is D's warm-up), two tune trials. 0.6 CPU per worker on 1-CPU nodes places exactly one
-# worker on each node. The head must still fit a read (0.1) beside whatever lands there: a
+# epoch of two steps (the GAN stage's first is D's warm-up), two tune trials. 0.6 CPU per worker
+# on 1-CPU nodes places exactly one worker on each node. The head must still fit a read (0.1) beside whatever lands there: a
 # worker (0.6) and a tune trial's driver (0.3).
 TINY_STEPS = {"epochs": 1, "batch_size": 2, "steps_per_epoch": 2, "precision": "fp32"}
 TINY_PIPELINE = {

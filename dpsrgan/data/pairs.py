@@ -48,7 +48,7 @@ class PairSettings:
     eval_max_side: int
     max_image_pixels: int
     degradation: DegradeParams
-    seed: int
+    """The params' ``degrade`` section; its ``seed`` is the base of every image's seed."""
 
 
 def image_seed(base_seed: int, image_id: str) -> int:
@@ -82,7 +82,7 @@ def _hr_images(task: Task, image: np.ndarray, settings: PairSettings) -> Iterato
 
 def _pair(pair_id: str, hr: np.ndarray, settings: PairSettings) -> Row:
     hr = np.ascontiguousarray(hr)
-    lr = degrade(hr, settings.degradation, image_seed(settings.seed, pair_id))
+    lr = degrade(hr, settings.degradation, image_seed(settings.degradation.seed, pair_id))
     return Row(pair_id, encode_png(hr), encode_png(lr), hr.shape[0], hr.shape[1])
 
 

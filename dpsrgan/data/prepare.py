@@ -118,7 +118,7 @@ def prepare(
     if data.hr_size % degrade.scale:
         raise DpsrganError(f"data.hr_size={data.hr_size} must be divisible by degrade.scale={degrade.scale} (e.g. 128)")
     settings = PairSettings(
-        data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, degrade, degrade.seed
+        data.hr_size, data.patch_stride, data.eval_max_side, data.max_image_pixels, degrade
     )
     # Absolute paths: Ray tasks (and pool workers) may run with another working directory.
     raw_dir = Path(raw_dir).resolve()
